@@ -1,0 +1,122 @@
+#!/usr/bin/env node
+// Starts the local Firebase emulators a command needs, runs the command inside `firebase emulators:exec`, and
+// exits with its code. Every missing prerequisite ends in one line that names what to install.
+//
+//   node scripts/with-emulators.mjs [--only firestore,auth] -- <command...>
+//   node scripts/with-emulators.mjs --serve            (keep the emulators running until Ctrl-C)
+//
+// firebase-tools normally downloads the Firestore emulator jar. Where it can't (no network) but Google's
+// `cloud-firestore-emulator` component is installed (Debian package google-cloud-cli-firestore-emulator), this
+// script builds a manifest-only launcher jar that points at it and hands it to firebase-tools through
+// FIRESTORE_EMULATOR_BINARY_PATH.
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const FIRESTORE_MAIN = 'com.google.cloud.datastore.emulator.firestore.CloudFirestore';
+export const DEFAULT_PROJECT = 'demo-fireflow';
+
+function fail(message) {
+  process.stderr.write(`fireflow: ${message}\n`);
+  process.exit(1);
+}
+
+function has(cmd, args = ['-version']) {
+  const r = spawnSync(cmd, args, { stdio: 'ignore' });
+  return !r.error && r.status === 0;
+}
+
+function javaMajor() {
+  const r = spawnSync('java', ['-version'], { encoding: 'utf8' });
+  if (r.error || r.status !== 0) return 0;
+  const m = /version "(\d+)(?:\.(\d+))?/.exec(r.stderr ?? '');
+  if (!m) return 0;
+  return m[1] === '1' ? Number(m[2]) : Number(m[1]);
+}
+
+/** Where Google's Firestore emulator jar lives, if the gcloud component is installed. */
+function gcloudFirestoreJar() {
+  const roots = [process.env.CLOUDSDK_ROOT_DIR, '/usr/lib/google-cloud-sdk', '/usr/share/google-cloud-sdk', '/opt/google-cloud-sdk'];
+  if (has('gcloud', ['--version'])) {
+    const r = spawnSync('gcloud', ['info', '--format=value(installation.sdk_root)'], { encoding: 'utf8' });
+    if (r.status === 0 && r.stdout.trim()) roots.unshift(r.stdout.trim());
+  }
+  for (const sdk of roots.filter(Boolean)) {
+    const jar = join(sdk, 'platform/cloud-firestore-emulator/cloud-firestore-emulator.jar');
+    if (existsSync(jar)) return jar;
+  }
+  return undefined;
+}
+
+function firebaseToolsCachedFirestore() {
+  const dir = join(homedir(), '.cache/firebase/emulators');
+  if (!existsSync(dir)) return false;
+  return readdirSync(dir).some((f) => /^cloud-firestore-emulator-v[\d.]+\.jar$/.test(f));
+}
+
+/** A jar with only a manifest: its Main-Class runs the emulator found on its Class-Path. */
+function launcherJar(targetJar) {
+  const dir = join(root, '.fireflow/emulator');
+  const jar = join(dir, 'firestore-launcher.jar');
+  const manifest = join(dir, 'MANIFEST.MF');
+  mkdirSync(dir, { recursive: true });
+  // Class-Path entries are URLs relative to the launcher; an absolute file: URL works from anywhere.
+  const body = `Manifest-Version: 1.0\nMain-Class: ${FIRESTORE_MAIN}\nClass-Path: file:${targetJar}\n`;
+  writeFileSync(manifest, body);
+  if (!has('jar', ['--version'])) fail('the JDK `jar` tool is missing: apt-get install openjdk-17-jdk-headless');
+  const r = spawnSync('jar', ['--create', '--file', jar, '--manifest', manifest], { encoding: 'utf8' });
+  if (r.status !== 0) fail(`could not build the Firestore emulator launcher: ${(r.stderr || '').trim()}`);
+  return jar;
+}
+
+export function prepareEmulatorEnv(env = process.env) {
+  const out = { ...env };
+  const major = javaMajor();
+  if (major === 0) fail('Java is required for the Firestore emulator: apt-get install openjdk-17-jre-headless');
+  if (major < 11) fail(`Java ${major} is too old for the Firestore emulator (need 11+): apt-get install openjdk-17-jre-headless`);
+  const firebaseBin = join(root, 'node_modules/.bin/firebase');
+  if (!existsSync(firebaseBin)) fail('firebase-tools is not installed: run `npm install` in the project root');
+  if (!out.FIRESTORE_EMULATOR_BINARY_PATH && !firebaseToolsCachedFirestore()) {
+    const jar = gcloudFirestoreJar();
+    if (jar) out.FIRESTORE_EMULATOR_BINARY_PATH = launcherJar(jar);
+    else {
+      const r = spawnSync(firebaseBin, ['setup:emulators:firestore'], { encoding: 'utf8', env: out });
+      if (r.status !== 0) {
+        fail('no Firestore emulator: install google-cloud-cli-firestore-emulator (apt, Google Cloud repository) or allow firebase-tools to download it');
+      }
+    }
+  }
+  out.GCLOUD_PROJECT ??= DEFAULT_PROJECT;
+  // firebase-tools checks for updates and asks about analytics otherwise; neither has a network here.
+  out.NO_UPDATE_NOTIFIER = '1';
+  out.FIREBASE_CLI_DISABLE_UPDATE_CHECK ??= 'true';
+  return { env: out, firebaseBin };
+}
+
+function main() {
+  const argv = process.argv.slice(2);
+  const sep = argv.indexOf('--');
+  const opts = sep === -1 ? argv : argv.slice(0, sep);
+  const command = sep === -1 ? [] : argv.slice(sep + 1);
+  const onlyIdx = opts.indexOf('--only');
+  const only = onlyIdx === -1 ? 'firestore' : opts[onlyIdx + 1];
+  const serve = opts.includes('--serve');
+  if (!serve && command.length === 0) fail('usage: with-emulators.mjs [--only LIST] -- <command...>');
+
+  const { env, firebaseBin } = prepareEmulatorEnv();
+  // One argument is a shell script as it stands; several are quoted into one.
+  const quoted = command.length === 1 ? command[0] : command.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
+  const args = serve
+    ? ['emulators:start', '--only', only, '--project', env.GCLOUD_PROJECT]
+    : ['emulators:exec', '--only', only, '--project', env.GCLOUD_PROJECT, quoted];
+  const child = spawn(firebaseBin, args, { cwd: root, env, stdio: ['inherit', 'inherit', 'inherit'] });
+  const forward = (sig) => () => child.kill(sig);
+  process.on('SIGINT', forward('SIGINT'));
+  process.on('SIGTERM', forward('SIGTERM'));
+  child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) main();

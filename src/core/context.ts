@@ -1,0 +1,103 @@
+import winston from 'winston';
+import Transport from 'winston-transport';
+import { MAX_STAGED_WRITES, type StagedWrites, type TaskContext } from './define.js';
+import { NonRetriableError, TaskCancelledError, type AbortReason } from './errors.js';
+import { cloudLoggingFormat, type Logger } from './logger.js';
+import type { StagedOp } from './store.js';
+
+export function checkProgress(percent: unknown, step: unknown): void {
+  if (typeof percent !== 'number' || !Number.isFinite(percent) || percent < 0 || percent > 100) {
+    throw new TypeError(`progress must be a number from 0 to 100, got ${JSON.stringify(percent)}`);
+  }
+  if (step !== undefined && typeof step !== 'string') {
+    throw new TypeError(`progress step must be a string, got ${JSON.stringify(step)}`);
+  }
+}
+
+/** Collects a handler's staged writes as data, so one list can be applied to a batch. */
+export function stagedWrites(ops: StagedOp[]): StagedWrites {
+  const push = (op: StagedOp) => {
+    if (ops.length >= MAX_STAGED_WRITES) {
+      throw new NonRetriableError(`more than ${MAX_STAGED_WRITES} staged writes in one attempt; use writeInBatches for bulk data`);
+    }
+    ops.push(op);
+  };
+  return {
+    set: (ref, data, options) => push({ op: 'set', ref, data, merge: options?.merge ?? false }),
+    update: (ref, data) => push({ op: 'update', ref, data }),
+    create: (ref, data) => push({ op: 'create', ref, data }),
+    delete: (ref) => push({ op: 'delete', ref }),
+    get size() {
+      return ops.length;
+    },
+  };
+}
+
+export interface RecordedLog {
+  severity: string;
+  message: string;
+  [key: string]: unknown;
+}
+
+class MemoryTransport extends Transport {
+  constructor(private readonly sink: RecordedLog[]) {
+    super();
+  }
+  override log(info: Record<string, unknown>, next: () => void): void {
+    const { level: _level, ...rest } = info;
+    this.sink.push(rest as RecordedLog);
+    next();
+  }
+}
+
+export interface TestContext {
+  ctx: TaskContext;
+  /** Every `progress()` call, in order. */
+  progress: Array<{ percent: number; step: string | undefined }>;
+  /** Every log entry, in Cloud Logging shape. */
+  logs: RecordedLog[];
+  /** Writes the handler staged (what the executor would commit on success). */
+  writes: StagedOp[];
+  /** Aborts `ctx.signal`, as a cancel would by default. */
+  abort(reason?: AbortReason): void;
+}
+
+/**
+ * A context for unit-testing a handler without Firestore: it records progress, logs and staged writes, and lets the
+ * test abort the signal.
+ *
+ * @example
+ * const t = createTestContext();
+ * await myTask.run({ url: 'x' }, t.ctx);
+ * expect(t.progress.at(-1)?.percent).toBe(100);
+ */
+export function createTestContext(options: { taskId?: string; attempt?: number } = {}): TestContext {
+  const controller = new AbortController();
+  const progress: TestContext['progress'] = [];
+  const logs: RecordedLog[] = [];
+  const writes: StagedOp[] = [];
+  const taskId = options.taskId ?? 'test-task';
+  const attempt = options.attempt ?? 1;
+  const log: Logger = winston.createLogger({
+    level: 'debug',
+    format: cloudLoggingFormat(),
+    transports: [new MemoryTransport(logs)],
+  }).child({ taskId, attempt });
+  return {
+    ctx: {
+      taskId,
+      signal: controller.signal,
+      attempt,
+      progress(percent, step) {
+        checkProgress(percent, step);
+        progress.push({ percent, step });
+      },
+      log,
+      writes: stagedWrites(writes),
+    },
+    progress,
+    logs,
+    writes,
+    abort: (reason = new TaskCancelledError()) => controller.abort(reason),
+  };
+}

@@ -1,0 +1,105 @@
+import type { DocumentReference } from 'firebase-admin/firestore';
+import type { z } from 'zod';
+import type { Logger } from './logger.js';
+import type { RetrySpec } from './retry.js';
+import { DEFAULT_PRIORITY, MAX_PRIORITY, MIN_PRIORITY, QUEUE_NAMES, type QueueName } from './task.js';
+
+/**
+ * Firestore writes a handler stages; they commit in the same batch as the task's completion, or not at all.
+ * At most `MAX_STAGED_WRITES` per attempt (a Firestore batch holds 500 writes); use `writeInBatches` for bulk data.
+ */
+export interface StagedWrites {
+  set(ref: DocumentReference, data: Record<string, unknown>, options?: { merge?: boolean }): void;
+  update(ref: DocumentReference, data: Record<string, unknown>): void;
+  create(ref: DocumentReference, data: Record<string, unknown>): void;
+  delete(ref: DocumentReference): void;
+  readonly size: number;
+}
+
+/** Staged writes per attempt; the completion batch needs one more slot for the task itself. */
+export const MAX_STAGED_WRITES = 490;
+
+/** What a handler receives besides its params. Small on purpose. */
+export interface TaskContext {
+  taskId: string;
+  /** Aborts on cancel, timeout, shutdown or lease loss; `signal.reason` is an `AbortReason`. */
+  signal: AbortSignal;
+  /** 1 on the first attempt. */
+  attempt: number;
+  /**
+   * Report progress (0–100) and optionally the current step. Cheap to call often: the executor writes at most one
+   * update per second per task and always writes the last value with the outcome.
+   */
+  progress(percent: number, step?: string): void;
+  /** A winston child logger carrying taskId, type and attempt. */
+  log: Logger;
+  /**
+   * Writes that must happen exactly once: committed in the batch that marks the task completed, so a crash or retry
+   * never applies them twice and a failed attempt applies none of them.
+   */
+  writes: StagedWrites;
+}
+
+export interface TaskDefinitionOptions<P extends z.ZodTypeAny, R> {
+  /** Unique name, stored as `type`. */
+  type: string;
+  /** Validates params at submit time and again before each run; the parsed value is what `run` receives. */
+  params: P;
+  /** @default 'standard' */
+  retry?: RetrySpec;
+  /** Abort the attempt after this many ms (a retriable failure). @default undefined (no timeout) */
+  timeoutMs?: number;
+  /** @default 'default' */
+  queue?: QueueName;
+  /** 1 (lowest) to 10 (highest). @default 5 */
+  priority?: number;
+  run(params: z.output<P>, ctx: TaskContext): Promise<R> | R;
+}
+
+export interface TaskDefinition<P extends z.ZodTypeAny = z.ZodTypeAny, R = unknown> {
+  readonly type: string;
+  readonly params: P;
+  readonly retry: RetrySpec;
+  readonly timeoutMs: number | undefined;
+  readonly queue: QueueName;
+  readonly priority: number;
+  readonly run: (params: z.output<P>, ctx: TaskContext) => Promise<R> | R;
+}
+
+export function checkPriority(value: unknown, where = 'priority'): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < MIN_PRIORITY || value > MAX_PRIORITY) {
+    throw new TypeError(`${where} must be a whole number from ${MIN_PRIORITY} to ${MAX_PRIORITY}, got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+export function checkQueue(value: unknown, where = 'queue'): QueueName {
+  if (!QUEUE_NAMES.includes(value as QueueName)) {
+    throw new TypeError(`${where} must be one of ${QUEUE_NAMES.join(', ')}, got ${JSON.stringify(value)}`);
+  }
+  return value as QueueName;
+}
+
+/** Declares a task type. Options are checked here, once, so a typo fails at start-up rather than at run time. */
+export function defineTask<P extends z.ZodTypeAny, R>(options: TaskDefinitionOptions<P, R>): TaskDefinition<P, R> {
+  if (typeof options.type !== 'string' || !/^[\w.:-]{1,100}$/.test(options.type)) {
+    throw new TypeError(`type must be 1–100 characters of letters, digits, _ . : -, got ${JSON.stringify(options.type)}`);
+  }
+  if (!options.params || typeof (options.params as { safeParse?: unknown }).safeParse !== 'function') {
+    throw new TypeError(`params must be a zod schema (task type ${JSON.stringify(options.type)})`);
+  }
+  if (typeof options.run !== 'function') throw new TypeError(`run must be a function, got ${typeof options.run}`);
+  const timeoutMs = options.timeoutMs;
+  if (timeoutMs !== undefined && (!Number.isFinite(timeoutMs) || timeoutMs <= 0)) {
+    throw new TypeError(`timeoutMs must be a number > 0, got ${JSON.stringify(timeoutMs)}`);
+  }
+  return Object.freeze({
+    type: options.type,
+    params: options.params,
+    retry: options.retry ?? 'standard',
+    timeoutMs,
+    queue: checkQueue(options.queue ?? 'default'),
+    priority: checkPriority(options.priority ?? DEFAULT_PRIORITY),
+    run: options.run,
+  });
+}

@@ -1,0 +1,127 @@
+/**
+ * Outcomes a handler signals by throwing, and the errors the library itself raises.
+ * Anything a handler throws that is not one of these is retried under the task's retry policy.
+ */
+
+/** Fail the task now: no further attempts, whatever the retry policy says. */
+export class NonRetriableError extends Error {
+  override name = 'NonRetriableError';
+}
+
+/** Retry after at least `delayMs` milliseconds instead of the policy's backoff; still counts as an attempt. */
+export class RetryAfterError extends Error {
+  override name = 'RetryAfterError';
+  constructor(
+    /** Milliseconds to wait before the next attempt. */
+    readonly delayMs: number,
+    message = `retry requested in ${delayMs} ms`,
+  ) {
+    super(message);
+    if (!Number.isFinite(delayMs) || delayMs < 0) {
+      throw new TypeError(`RetryAfterError: delayMs must be a finite number >= 0, got ${String(delayMs)}`);
+    }
+  }
+}
+
+/** Why `ctx.signal` aborted: `signal.reason` is always one of these (so `signal.throwIfAborted()` throws it). */
+export type AbortReason = TaskCancelledError | TaskTimeoutError | ShutdownError | LeaseLostError;
+
+export class TaskCancelledError extends Error {
+  override name = 'TaskCancelledError';
+  readonly kind = 'cancelled' as const;
+  constructor(message = 'the task was cancelled') {
+    super(message);
+  }
+}
+
+export class TaskTimeoutError extends Error {
+  override name = 'TaskTimeoutError';
+  readonly kind = 'timeout' as const;
+  constructor(readonly timeoutMs: number) {
+    super(`the task exceeded its timeout of ${timeoutMs} ms`);
+  }
+}
+
+/** The process is shutting down; the task is released and another process resumes it. */
+export class ShutdownError extends Error {
+  override name = 'ShutdownError';
+  readonly kind = 'shutdown' as const;
+  constructor(message = 'the executor is shutting down') {
+    super(message);
+  }
+}
+
+/** This process no longer holds the task's lease (it expired and another process took the task over). */
+export class LeaseLostError extends Error {
+  override name = 'LeaseLostError';
+  readonly kind = 'lease-lost' as const;
+  constructor(message = 'the task lease was lost to another executor') {
+    super(message);
+  }
+}
+
+export interface FieldIssue {
+  /** Dotted path of the offending field, e.g. `params.url`. */
+  path: string;
+  message: string;
+}
+
+/** Input that fails validation (params, priority, queue, ids). Nothing was written. */
+export class TaskValidationError extends Error {
+  override name = 'TaskValidationError';
+  constructor(
+    message: string,
+    readonly issues: FieldIssue[],
+  ) {
+    super(`${message}: ${issues.map((i) => `${i.path || '(root)'}: ${i.message}`).join('; ')}`);
+  }
+}
+
+export class UnknownTaskTypeError extends Error {
+  override name = 'UnknownTaskTypeError';
+  constructor(
+    readonly type: string,
+    known: readonly string[],
+  ) {
+    super(`unknown task type ${JSON.stringify(type)}; registered types: ${known.map((k) => JSON.stringify(k)).join(', ') || '(none)'}`);
+  }
+}
+
+export class TaskNotFoundError extends Error {
+  override name = 'TaskNotFoundError';
+  constructor(readonly taskId: string) {
+    super(`task ${JSON.stringify(taskId)} does not exist`);
+  }
+}
+
+/** The requested transition is not possible from the task's current status (e.g. retry of a running task). */
+export class TaskStateError extends Error {
+  override name = 'TaskStateError';
+  constructor(
+    readonly taskId: string,
+    readonly status: string,
+    action: string,
+  ) {
+    super(`cannot ${action} task ${JSON.stringify(taskId)}: it is ${status}`);
+  }
+}
+
+/** A stored task document does not match the schema; it is reported, never trusted. */
+export class MalformedTaskError extends Error {
+  override name = 'MalformedTaskError';
+  constructor(
+    readonly taskId: string,
+    readonly issues: FieldIssue[],
+  ) {
+    super(`task document ${JSON.stringify(taskId)} is malformed: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`);
+  }
+}
+
+export function isAbortReason(value: unknown): value is AbortReason {
+  return (
+    value instanceof TaskCancelledError ||
+    value instanceof TaskTimeoutError ||
+    value instanceof ShutdownError ||
+    value instanceof LeaseLostError
+  );
+}

@@ -1,0 +1,67 @@
+import type { ResolvedRetryPolicy } from './task.js';
+
+export const RETRY_POLICY_NAMES = ['standard', 'aggressive', 'high_priority', 'long_running', 'no_retry'] as const;
+export type RetryPolicyName = (typeof RETRY_POLICY_NAMES)[number];
+
+export interface RetryPolicyOptions {
+  /** Retries after the first attempt. */
+  maxRetries: number;
+  /** Backoff window of the first retry, in ms. */
+  baseDelayMs: number;
+  /** Cap of the backoff window, in ms. @default 1 hour */
+  maxDelayMs?: number;
+}
+
+const HOUR_MS = 3_600_000;
+
+/** The presets (retries, first backoff). Each retry's window doubles until `maxDelayMs`. */
+export const RETRY_POLICIES: Record<RetryPolicyName, RetryPolicyOptions> = {
+  standard: { maxRetries: 3, baseDelayMs: 60_000 },
+  aggressive: { maxRetries: 5, baseDelayMs: 30_000 },
+  high_priority: { maxRetries: 3, baseDelayMs: 120_000 },
+  long_running: { maxRetries: 2, baseDelayMs: 300_000 },
+  no_retry: { maxRetries: 0, baseDelayMs: 0 },
+};
+
+export type RetrySpec = RetryPolicyName | ({ name?: string } & RetryPolicyOptions);
+export type RetryOverrides = Partial<Record<RetryPolicyName, Partial<RetryPolicyOptions>>>;
+
+function checkNumber(name: string, value: unknown, integer: boolean): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || (integer && !Number.isInteger(value))) {
+    throw new TypeError(`retry.${name} must be a${integer ? ' whole' : ''} number >= 0, got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+/**
+ * Resolves a preset name or custom policy into the numbers stored on a task.
+ * `overrides` adjusts presets per instance (tests shrink the delays so they run fast).
+ */
+export function resolveRetryPolicy(spec: RetrySpec = 'standard', overrides: RetryOverrides = {}): ResolvedRetryPolicy {
+  let name: string;
+  let options: RetryPolicyOptions;
+  if (typeof spec === 'string') {
+    const preset = RETRY_POLICIES[spec as RetryPolicyName];
+    if (!preset) {
+      throw new TypeError(`unknown retry policy ${JSON.stringify(spec)}; expected one of ${RETRY_POLICY_NAMES.join(', ')} or an object`);
+    }
+    name = spec;
+    options = { ...preset, ...overrides[spec as RetryPolicyName] };
+  } else {
+    name = spec.name ?? 'custom';
+    options = spec;
+  }
+  const maxRetries = checkNumber('maxRetries', options.maxRetries, true);
+  const baseDelayMs = checkNumber('baseDelayMs', options.baseDelayMs, false);
+  const maxDelayMs = checkNumber('maxDelayMs', options.maxDelayMs ?? Math.max(HOUR_MS, baseDelayMs), false);
+  return { name, maxAttempts: maxRetries + 1, baseDelayMs, maxDelayMs };
+}
+
+/**
+ * Delay before the attempt after `failedAttempt` (1-based): "full jitter" — uniform in
+ * [0, min(maxDelayMs, baseDelayMs · 2^(failedAttempt−1))] — so that failures that happened together spread out.
+ */
+export function backoffDelayMs(policy: ResolvedRetryPolicy, failedAttempt: number, random: () => number = Math.random): number {
+  const window = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** Math.max(0, failedAttempt - 1));
+  return Math.round(random() * window);
+}

@@ -1,0 +1,414 @@
+import {
+  FieldValue,
+  Timestamp,
+  type CollectionReference,
+  type DocumentReference,
+  type DocumentData,
+  type DocumentSnapshot,
+  type Firestore,
+  type UpdateData,
+  type WriteBatch,
+} from 'firebase-admin/firestore';
+import { MalformedTaskError, TaskNotFoundError, TaskStateError, TaskValidationError } from './errors.js';
+import {
+  EXPIRED_LEASE_QUERY,
+  applyEquals,
+  applyOrder,
+  countQuerySpec,
+  listQuerySpec,
+  type TaskFilter,
+} from './queries.js';
+import { IS_TERMINAL, TASKS_COLLECTION, parseTaskDocument, type Task, type TaskError } from './task.js';
+
+/** gRPC codes the admin SDK reports on `error.code`. */
+const NOT_FOUND = 5;
+const ALREADY_EXISTS = 6;
+const FAILED_PRECONDITION = 9;
+/** Codes after which the same commit may simply be sent again (the emulator answers UNKNOWN under contention). */
+const TRANSIENT = new Set([2, 4, 8, 10, 13, 14]);
+const TRANSIENT_RETRIES = 4;
+
+export const WRITE_KINDS = ['create', 'claim', 'heartbeat', 'finish', 'sweep', 'cancel', 'retry', 'release'] as const;
+export type WriteKind = (typeof WRITE_KINDS)[number];
+
+/** A task together with the commit time of the version it was read from (the compare-and-set token). */
+export interface Versioned {
+  task: Task;
+  updateTime: Timestamp;
+}
+
+/** An executor's hold on one attempt of a task. `updateTime` advances with every write the holder makes. */
+export interface Lease {
+  taskId: string;
+  owner: string;
+  attempt: number;
+  updateTime: Timestamp;
+}
+
+/** A write a handler stages on its context, applied with the task's completion. */
+export type StagedOp =
+  | { op: 'set'; ref: DocumentReference; data: Record<string, unknown>; merge: boolean }
+  | { op: 'update'; ref: DocumentReference; data: Record<string, unknown> }
+  | { op: 'create'; ref: DocumentReference; data: Record<string, unknown> }
+  | { op: 'delete'; ref: DocumentReference };
+
+function applyStaged(batch: WriteBatch, ops: readonly StagedOp[]): void {
+  for (const w of ops) {
+    switch (w.op) {
+      case 'set':
+        batch.set(w.ref, w.data, { merge: w.merge });
+        break;
+      case 'update':
+        batch.update(w.ref, w.data);
+        break;
+      case 'create':
+        batch.create(w.ref, w.data);
+        break;
+      case 'delete':
+        batch.delete(w.ref);
+        break;
+    }
+  }
+}
+
+function grpcCode(error: unknown): number | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'number' ? code : undefined;
+}
+
+/** A write's data: a partial task document in its stored form (Timestamps, FieldValues). */
+export type TaskWrite = Record<string, unknown>;
+
+/** Maps a document's status to the change `decide` wants, or null for "leave it alone". */
+type Decide = (task: Task) => TaskWrite | null;
+
+export type CasResult = { written: true; before: Task; updateTime: Timestamp } | { written: false; current: Task | null };
+
+/** How many times a compare-and-set re-reads after losing a race before giving up. */
+const MAX_CAS_ROUNDS = 8;
+
+export interface ListOptions {
+  /** 1–100. @default 20 */
+  limit?: number;
+  /** `nextCursor` from the previous page. */
+  cursor?: string;
+}
+
+export interface TaskPage {
+  tasks: Task[];
+  /** Documents on this page that failed validation: reported, not returned as tasks. */
+  invalid: Array<{ id: string; message: string }>;
+  /** Pass to the next call; absent on the last page. */
+  nextCursor?: string;
+}
+
+/**
+ * All Firestore I/O for tasks. Every state change is a compare-and-set on the document's update time: one commit
+ * with a `lastUpdateTime` precondition, re-read and re-decided when another writer got there first. That is
+ * Firestore's optimistic single-document transaction, without the read locks that `runTransaction` takes on the
+ * server SDK and with the commit time returned, which the lease needs as its next token.
+ */
+export class TaskStore {
+  readonly collection: CollectionReference;
+  /** Successful document writes to the tasks collection, by kind (staged handler writes are not counted). */
+  readonly writes: Record<WriteKind, number> = Object.fromEntries(WRITE_KINDS.map((k) => [k, 0])) as Record<WriteKind, number>;
+
+  constructor(
+    readonly db: Firestore,
+    collection: string = TASKS_COLLECTION,
+  ) {
+    this.collection = db.collection(collection);
+  }
+
+  get totalWrites(): number {
+    return WRITE_KINDS.reduce((n, k) => n + this.writes[k], 0);
+  }
+
+  newId(): string {
+    return this.collection.doc().id;
+  }
+
+  ref(id: string): DocumentReference {
+    return this.collection.doc(id);
+  }
+
+  fromSnapshot(snap: DocumentSnapshot): Versioned | null {
+    if (!snap.exists) return null;
+    return { task: parseTaskDocument(snap.id, snap.data()), updateTime: snap.updateTime! };
+  }
+
+  async read(id: string): Promise<Versioned | null> {
+    return this.fromSnapshot(await this.ref(id).get());
+  }
+
+  async get(id: string): Promise<Task | null> {
+    return (await this.read(id))?.task ?? null;
+  }
+
+  /** Creates the document; `null` when a task with this id already exists (deduplication by id). */
+  async create(id: string, data: Record<string, unknown>): Promise<Timestamp | null> {
+    try {
+      const result = await this.ref(id).create({ ...data, createdAt: FieldValue.serverTimestamp(), updatedAt: FieldValue.serverTimestamp() });
+      this.writes.create++;
+      return result.writeTime;
+    } catch (error) {
+      if (grpcCode(error) === ALREADY_EXISTS) return null;
+      throw error;
+    }
+  }
+
+  /** One commit guarded by `lastUpdateTime`; 'conflict' when the document changed (or vanished) since then. */
+  private async commitIfUnchanged(id: string, kind: WriteKind, change: TaskWrite, updateTime: Timestamp, staged: readonly StagedOp[]): Promise<Timestamp | 'conflict'> {
+    for (let retry = 0; ; retry++) {
+      // A WriteBatch commits once; each try builds its own.
+      const batch = this.db.batch();
+      batch.update(this.ref(id), { ...change, updatedAt: FieldValue.serverTimestamp() } as UpdateData<DocumentData>, { lastUpdateTime: updateTime });
+      applyStaged(batch, staged);
+      try {
+        const results = await batch.commit();
+        this.writes[kind]++;
+        return results[0]!.writeTime;
+      } catch (error) {
+        const code = grpcCode(error);
+        // A commit that failed ambiguously may have landed; if so the retry meets a conflict and the caller re-reads.
+        if (code === FAILED_PRECONDITION || code === NOT_FOUND) return 'conflict';
+        if (code === undefined || !TRANSIENT.has(code) || retry >= TRANSIENT_RETRIES) throw error;
+        await new Promise((r) => setTimeout(r, 50 * 2 ** retry));
+      }
+    }
+  }
+
+  /**
+   * Compare-and-set: applies `decide(current)` only if the document is unchanged since it was read, re-reading and
+   * re-deciding after a conflict. `known` skips the first read when the caller holds a recent version (from its own
+   * write or a listener).
+   */
+  async compareAndSet(id: string, kind: WriteKind, decide: Decide, known?: Versioned | null, staged: readonly StagedOp[] = []): Promise<CasResult> {
+    let current = known ?? (await this.read(id));
+    for (let round = 0; round < MAX_CAS_ROUNDS; round++) {
+      if (!current) return { written: false, current: null };
+      const change = decide(current.task);
+      if (!change) return { written: false, current: current.task };
+      const written = await this.commitIfUnchanged(id, kind, change, current.updateTime, staged);
+      if (written !== 'conflict') return { written: true, before: current.task, updateTime: written };
+      current = await this.read(id);
+    }
+    throw new Error(`task ${id}: gave up after ${MAX_CAS_ROUNDS} conflicting writes (${kind})`);
+  }
+
+  /**
+   * Takes a pending, due task for `owner`: status running, attempt + 1, lease until now + `leaseMs`.
+   * Returns the lease, or null when the task is gone, not pending, not due, or another executor won the race.
+   */
+  async claim(id: string, owner: string, leaseMs: number, known?: Versioned | null): Promise<{ task: Task; lease: Lease } | null> {
+    const now = Date.now();
+    const r = await this.compareAndSet(
+      id,
+      'claim',
+      (t) =>
+        t.status === 'pending' && (!t.runAfter || t.runAfter.getTime() <= now)
+          ? {
+              status: 'running',
+              attempt: t.attempt + 1,
+              leaseOwner: owner,
+              leaseExpiresAt: Timestamp.fromMillis(now + leaseMs),
+              startedAt: FieldValue.serverTimestamp(),
+              runAfter: null,
+            }
+          : null,
+      known,
+    );
+    if (!r.written) return null;
+    const attempt = r.before.attempt + 1;
+    return {
+      task: { ...r.before, status: 'running', attempt, leaseOwner: owner, leaseExpiresAt: new Date(now + leaseMs), runAfter: null, startedAt: new Date() },
+      lease: { taskId: id, owner, attempt, updateTime: r.updateTime },
+    };
+  }
+
+  /**
+   * A write by the lease holder. Fails (returns `lost`) when the task is no longer running under this lease; then
+   * the holder must stop: another executor has taken the task over or it was finished elsewhere.
+   */
+  async writeOwned(lease: Lease, kind: WriteKind, change: TaskWrite, staged: readonly StagedOp[] = []): Promise<{ lost: boolean; cancelRequested: boolean }> {
+    // Usually nobody else wrote since the holder's last write: one commit, no read.
+    const fast = await this.commitIfUnchanged(lease.taskId, kind, change, lease.updateTime, staged);
+    if (fast !== 'conflict') {
+      lease.updateTime = fast;
+      return { lost: false, cancelRequested: false };
+    }
+    const r = await this.compareAndSet(
+      lease.taskId,
+      kind,
+      (t) => (t.status === 'running' && t.leaseOwner === lease.owner && t.attempt === lease.attempt ? change : null),
+      null,
+      staged,
+    );
+    if (!r.written) return { lost: true, cancelRequested: r.current?.cancelRequested ?? false };
+    lease.updateTime = r.updateTime;
+    return { lost: false, cancelRequested: r.before.cancelRequested };
+  }
+
+  /**
+   * Re-queues running tasks whose lease expired before `now` (their process died), counting the lost attempt;
+   * fails those with no attempts left and cancels those with a pending cancel request. Returns the re-queued ones.
+   */
+  async sweepExpired(now = Date.now(), limit = 100): Promise<Versioned[]> {
+    const query = applyOrder(
+      applyEquals(this.collection, EXPIRED_LEASE_QUERY, { status: 'running' }).where(EXPIRED_LEASE_QUERY.range!, '<', Timestamp.fromMillis(now)),
+      EXPIRED_LEASE_QUERY,
+      false,
+    ).limit(limit);
+    const snap = await query.get();
+    const requeued: Versioned[] = [];
+    for (const doc of snap.docs) {
+      let known: Versioned | null;
+      try {
+        known = this.fromSnapshot(doc);
+      } catch (error) {
+        if (error instanceof MalformedTaskError) continue;
+        throw error;
+      }
+      const r = await this.compareAndSet(
+        doc.id,
+        'sweep',
+        (t) => {
+          if (t.status !== 'running' || !t.leaseExpiresAt || t.leaseExpiresAt.getTime() >= now) return null;
+          const lost: TaskError = {
+            name: 'LeaseExpiredError',
+            message: `attempt ${t.attempt} stopped renewing its lease (executor ${t.leaseOwner ?? '?'} lost)`,
+            retriable: t.attempt < t.maxAttempts,
+          };
+          if (t.cancelRequested) return terminal('cancelled', { error: null });
+          if (t.attempt >= t.maxAttempts) return terminal('failed', { error: lost });
+          return { status: 'pending', leaseOwner: null, leaseExpiresAt: null, runAfter: null, error: lost };
+        },
+        known,
+      );
+      if (r.written && r.before.attempt < r.before.maxAttempts && !r.before.cancelRequested) {
+        const task: Task = { ...r.before, status: 'pending', leaseOwner: null, leaseExpiresAt: null, runAfter: null };
+        requeued.push({ task, updateTime: r.updateTime });
+      }
+    }
+    return requeued;
+  }
+
+  /** Pending → cancelled at once; running → `cancelRequested` (its executor aborts it). Terminal: unchanged. */
+  async requestCancel(id: string): Promise<Task> {
+    const r = await this.compareAndSet(id, 'cancel', (t) => {
+      if (t.status === 'pending') return terminal('cancelled', {});
+      if (t.status === 'running' && !t.cancelRequested) return { cancelRequested: true };
+      return null;
+    });
+    if (r.written) {
+      const status = r.before.status === 'pending' ? 'cancelled' : r.before.status;
+      return { ...r.before, status, cancelRequested: r.before.status === 'running' };
+    }
+    if (!r.current) throw new TaskNotFoundError(id);
+    return r.current;
+  }
+
+  /** A failed or cancelled task goes back to pending with a fresh retry budget (same id, next attempt number). */
+  async retry(id: string): Promise<Versioned> {
+    const r = await this.compareAndSet(id, 'retry', (t) =>
+      t.status === 'failed' || t.status === 'cancelled'
+        ? {
+            status: 'pending',
+            maxAttempts: t.attempt + t.retryPolicy.maxAttempts,
+            error: null,
+            result: null,
+            runAfter: null,
+            cancelRequested: false,
+            completedAt: null,
+            expireAt: null,
+            progress: 0,
+          }
+        : null,
+    );
+    if (!r.written) {
+      if (!r.current) throw new TaskNotFoundError(id);
+      throw new TaskStateError(id, r.current.status, 'retry');
+    }
+    const t = r.before;
+    return {
+      task: { ...t, status: 'pending', maxAttempts: t.attempt + t.retryPolicy.maxAttempts, error: null, result: null, runAfter: null, cancelRequested: false, completedAt: null, expireAt: null, progress: 0 },
+      updateTime: r.updateTime,
+    };
+  }
+
+  async list(filter: TaskFilter = {}, options: ListOptions = {}): Promise<TaskPage> {
+    const limit = options.limit ?? 20;
+    if (!Number.isInteger(limit) || limit < 1 || limit > 100) {
+      throw new TaskValidationError('invalid list options', [{ path: 'limit', message: `must be a whole number from 1 to 100, got ${JSON.stringify(limit)}` }]);
+    }
+    const spec = listQuerySpec(filter);
+    let query = applyOrder(applyEquals(this.collection, spec, filter as Record<string, unknown>), spec, true);
+    if (options.cursor !== undefined) {
+      const c = decodeCursor(options.cursor);
+      query = query.startAfter(new Timestamp(c.s, c.n), c.id);
+    }
+    const snap = await query.limit(limit).get();
+    const page: TaskPage = { tasks: [], invalid: [] };
+    for (const doc of snap.docs) {
+      try {
+        page.tasks.push(parseTaskDocument(doc.id, doc.data()));
+      } catch (error) {
+        if (!(error instanceof MalformedTaskError)) throw error;
+        page.invalid.push({ id: doc.id, message: error.message });
+      }
+    }
+    const last = snap.docs.at(-1);
+    if (snap.size === limit && last) {
+      const created = last.get('createdAt');
+      if (created instanceof Timestamp) page.nextCursor = encodeCursor(created, last.id);
+    }
+    return page;
+  }
+
+  async count(filter: TaskFilter = {}): Promise<number> {
+    const spec = countQuerySpec(filter);
+    const snap = await applyEquals(this.collection, spec, filter as Record<string, unknown>).count().get();
+    return snap.data().count;
+  }
+}
+
+/** How long a finished task's document is kept before a TTL policy on `expireAt` may delete it. @default 30 days */
+export const DEFAULT_RETENTION_MS = 30 * 24 * 3_600_000;
+
+/** The fields every terminal transition writes. */
+export function terminal(status: 'completed' | 'failed' | 'cancelled', extra: TaskWrite, retentionMs = DEFAULT_RETENTION_MS): TaskWrite {
+  if (!IS_TERMINAL[status]) throw new Error(`not a terminal status: ${status}`);
+  return {
+    status,
+    completedAt: FieldValue.serverTimestamp(),
+    leaseOwner: null,
+    leaseExpiresAt: null,
+    runAfter: null,
+    expireAt: Timestamp.fromMillis(Date.now() + retentionMs),
+    ...extra,
+  };
+}
+
+function encodeCursor(createdAt: Timestamp, id: string): string {
+  return Buffer.from(JSON.stringify({ s: createdAt.seconds, n: createdAt.nanoseconds, id })).toString('base64url');
+}
+
+function decodeCursor(cursor: string): { s: number; n: number; id: string } {
+  const bad = () => new TaskValidationError('invalid list options', [{ path: 'cursor', message: 'not a cursor returned by a previous page' }]);
+  if (typeof cursor !== 'string' || cursor.length > 512 || !/^[\w-]+$/.test(cursor)) throw bad();
+  let value: unknown;
+  try {
+    value = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+  } catch {
+    throw bad();
+  }
+  const v = value as { s?: unknown; n?: unknown; id?: unknown };
+  if (
+    typeof v !== 'object' || v === null ||
+    !Number.isInteger(v.s) || !Number.isInteger(v.n) || (v.n as number) < 0 || (v.n as number) > 999_999_999 ||
+    typeof v.id !== 'string' || !/^[^/]{1,1500}$/.test(v.id)
+  ) {
+    throw bad();
+  }
+  return { s: v.s as number, n: v.n as number, id: v.id };
+}

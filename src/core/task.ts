@@ -1,0 +1,131 @@
+import { Timestamp } from 'firebase-admin/firestore';
+import { z } from 'zod';
+import { MalformedTaskError, type FieldIssue } from './errors.js';
+
+export const TASK_STATUSES = ['pending', 'running', 'completed', 'failed', 'cancelled'] as const;
+export type TaskStatus = (typeof TASK_STATUSES)[number];
+
+/** Whether a status is final. A `Record` over the union, so adding a status fails to compile until it is mapped. */
+export const IS_TERMINAL: Record<TaskStatus, boolean> = {
+  pending: false,
+  running: false,
+  completed: true,
+  failed: true,
+  cancelled: true,
+};
+
+export const QUEUE_NAMES = ['high', 'default', 'low'] as const;
+export type QueueName = (typeof QUEUE_NAMES)[number];
+
+export const MIN_PRIORITY = 1;
+export const MAX_PRIORITY = 10;
+/** @default 5 */
+export const DEFAULT_PRIORITY = 5;
+
+/** The default collection; every instance can use another (tests use a project per file instead). */
+export const TASKS_COLLECTION = 'processing_tasks';
+
+export interface TaskError {
+  name: string;
+  message: string;
+  retriable: boolean;
+}
+
+/** A retry policy resolved to numbers and stored on the task, so every executor applies the same one. */
+export interface ResolvedRetryPolicy {
+  name: string;
+  /** Total attempts including the first. */
+  maxAttempts: number;
+  /** Backoff window of the first retry, in ms; it doubles per attempt up to `maxDelayMs`. */
+  baseDelayMs: number;
+  /** Cap of the backoff window, in ms. */
+  maxDelayMs: number;
+}
+
+/** A task as read back from Firestore and validated. Timestamps are `Date`s. */
+export interface Task {
+  id: string;
+  type: string;
+  status: TaskStatus;
+  priority: number;
+  queue: QueueName;
+  params: unknown;
+  /** 0–100. */
+  progress: number;
+  currentStep: string | null;
+  /** Number of attempts started so far (the running one included). */
+  attempt: number;
+  maxAttempts: number;
+  retryPolicy: ResolvedRetryPolicy;
+  error: TaskError | null;
+  result: unknown;
+  ownerUid: string | null;
+  parentTaskId: string | null;
+  createdAt: Date;
+  startedAt: Date | null;
+  completedAt: Date | null;
+  updatedAt: Date;
+  leaseOwner: string | null;
+  leaseExpiresAt: Date | null;
+  runAfter: Date | null;
+  cancelRequested: boolean;
+  /** When a Firestore TTL policy on this field may delete the document (terminal tasks only). */
+  expireAt: Date | null;
+}
+
+const timestamp = z.instanceof(Timestamp).transform((t) => t.toDate());
+const nullableTimestamp = timestamp.nullable().default(null);
+
+export const taskErrorSchema = z.object({
+  name: z.string(),
+  message: z.string(),
+  retriable: z.boolean(),
+});
+
+const retryPolicySchema = z.object({
+  name: z.string(),
+  maxAttempts: z.number().int().min(1),
+  baseDelayMs: z.number().min(0),
+  maxDelayMs: z.number().min(0),
+});
+
+/** The stored shape. Optional fields default so that documents written by older versions still parse. */
+export const taskDocumentSchema = z.object({
+  type: z.string().min(1),
+  status: z.enum(TASK_STATUSES),
+  priority: z.number().int().min(MIN_PRIORITY).max(MAX_PRIORITY),
+  queue: z.enum(QUEUE_NAMES),
+  params: z.unknown(),
+  progress: z.number().min(0).max(100),
+  currentStep: z.string().nullable().default(null),
+  attempt: z.number().int().min(0),
+  maxAttempts: z.number().int().min(1),
+  retryPolicy: retryPolicySchema,
+  error: taskErrorSchema.nullable().default(null),
+  result: z.unknown().default(null),
+  ownerUid: z.string().nullable().default(null),
+  parentTaskId: z.string().nullable().default(null),
+  createdAt: timestamp,
+  startedAt: nullableTimestamp,
+  completedAt: nullableTimestamp,
+  updatedAt: timestamp,
+  leaseOwner: z.string().nullable().default(null),
+  leaseExpiresAt: nullableTimestamp,
+  runAfter: nullableTimestamp,
+  cancelRequested: z.boolean().default(false),
+  expireAt: nullableTimestamp,
+});
+
+export function zodIssues(error: z.ZodError, prefix = ''): FieldIssue[] {
+  return error.issues.map((i) => ({
+    path: [prefix, ...i.path.map(String)].filter(Boolean).join('.'),
+    message: i.message,
+  }));
+}
+
+/** Validates a stored document; throws `MalformedTaskError` naming every bad field. */
+export function parseTaskDocument(id: string, data: unknown): Task {
+  const parsed = taskDocumentSchema.safeParse(data);
+  if (!parsed.success) throw new MalformedTaskError(id, zodIssues(parsed.error));
+  return { id, ...parsed.data, params: parsed.data.params ?? null, result: parsed.data.result ?? null };
+}

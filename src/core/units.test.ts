@@ -1,0 +1,92 @@
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { Heap } from '../executors/heap.js';
+import { resolveInProcessOptions } from '../executors/in-process.js';
+import { createTestContext } from './context.js';
+import { defineTask } from './define.js';
+import { RetryAfterError, TaskTimeoutError } from './errors.js';
+import { backoffDelayMs, resolveRetryPolicy } from './retry.js';
+
+describe('retry policies', () => {
+  it('resolves the presets from the seeds', () => {
+    expect(resolveRetryPolicy('standard')).toMatchObject({ maxAttempts: 4, baseDelayMs: 60_000 });
+    expect(resolveRetryPolicy('aggressive')).toMatchObject({ maxAttempts: 6, baseDelayMs: 30_000 });
+    expect(resolveRetryPolicy('high_priority')).toMatchObject({ maxAttempts: 4, baseDelayMs: 120_000 });
+    expect(resolveRetryPolicy('long_running')).toMatchObject({ maxAttempts: 3, baseDelayMs: 300_000 });
+    expect(resolveRetryPolicy('no_retry')).toMatchObject({ maxAttempts: 1 });
+    expect(resolveRetryPolicy('standard', { standard: { baseDelayMs: 10 } })).toMatchObject({ maxAttempts: 4, baseDelayMs: 10 });
+  });
+
+  it('rejects bad policies quoting the value', () => {
+    expect(() => resolveRetryPolicy('sometimes' as never)).toThrow(/unknown retry policy "sometimes"/);
+    expect(() => resolveRetryPolicy({ maxRetries: -1, baseDelayMs: 5 })).toThrow(/maxRetries must be a whole number >= 0, got -1/);
+    expect(() => resolveRetryPolicy({ maxRetries: 1, baseDelayMs: Number.NaN })).toThrow(/baseDelayMs .* got null/);
+  });
+
+  it('backoff windows double up to the cap, and delays jitter inside them', () => {
+    const policy = resolveRetryPolicy({ maxRetries: 10, baseDelayMs: 100, maxDelayMs: 1_000 });
+    expect([1, 2, 3, 4, 5, 6].map((a) => backoffDelayMs(policy, a, () => 1))).toEqual([100, 200, 400, 800, 1_000, 1_000]);
+    expect(backoffDelayMs(policy, 3, () => 0)).toBe(0);
+    const samples = Array.from({ length: 200 }, () => backoffDelayMs(policy, 3));
+    expect(Math.max(...samples)).toBeLessThanOrEqual(400);
+    expect(new Set(samples).size).toBeGreaterThan(50);
+    const mean = (a: number[]) => a.reduce((x, y) => x + y, 0) / a.length;
+    const early = Array.from({ length: 500 }, () => backoffDelayMs(policy, 1));
+    const late = Array.from({ length: 500 }, () => backoffDelayMs(policy, 4));
+    expect(mean(late)).toBeGreaterThan(mean(early) * 3);
+  });
+});
+
+describe('option checking', () => {
+  it('defineTask rejects bad options quoting the value', () => {
+    const params = z.object({});
+    expect(() => defineTask({ type: 'has space', params, run: () => null })).toThrow(/type must be .* got "has space"/);
+    expect(() => defineTask({ type: 't', params, priority: 11, run: () => null })).toThrow(/priority must be a whole number from 1 to 10, got 11/);
+    expect(() => defineTask({ type: 't', params, queue: 'fast' as never, run: () => null })).toThrow(/queue must be one of high, default, low, got "fast"/);
+    expect(() => defineTask({ type: 't', params, timeoutMs: 0, run: () => null })).toThrow(/timeoutMs must be a number > 0, got 0/);
+    expect(() => defineTask({ type: 't', params: {} as never, run: () => null })).toThrow(/params must be a zod schema/);
+  });
+
+  it('in-process options are resolved once with defaults, and bad ones throw', () => {
+    const o = resolveInProcessOptions({ concurrency: { high: 8 } });
+    expect(o.concurrency).toEqual({ high: 8, default: 4, low: 2 });
+    expect(o.leaseMs).toBe(30_000);
+    expect(resolveInProcessOptions({ concurrency: 3 }).concurrency).toEqual({ high: 3, default: 3, low: 3 });
+    expect(() => resolveInProcessOptions({ concurrency: { urgent: 1 } as never })).toThrow(/unknown queue "urgent"/);
+    expect(() => resolveInProcessOptions({ concurrency: 1.5 })).toThrow(/concurrency must be a whole number >= 0, got 1.5/);
+    expect(() => resolveInProcessOptions({ leaseMs: 5 })).toThrow(/leaseMs must be a number >= 100, got 5/);
+    expect(() => new RetryAfterError(-1)).toThrow(/got -1/);
+  });
+});
+
+describe('createTestContext', () => {
+  it('records progress, logs and staged writes, and lets the test abort', async () => {
+    const task = defineTask({
+      type: 'unit',
+      params: z.object({ n: z.number() }),
+      run: async (p, ctx) => {
+        ctx.log.info('starting', { n: p.n });
+        for (let i = 1; i <= p.n; i++) ctx.progress((i / p.n) * 100, `item ${i}`);
+        await new Promise((resolve) => ctx.signal.addEventListener('abort', resolve));
+        ctx.signal.throwIfAborted();
+      },
+    });
+    const t = createTestContext({ taskId: 'abc' });
+    const running = task.run({ n: 4 }, t.ctx);
+    t.abort(new TaskTimeoutError(10));
+    await expect(running).rejects.toBeInstanceOf(TaskTimeoutError);
+    expect(t.progress.map((p) => p.percent)).toEqual([25, 50, 75, 100]);
+    expect(t.logs[0]).toMatchObject({ severity: 'INFO', message: 'starting', n: 4, taskId: 'abc', attempt: 1 });
+    expect(() => t.ctx.progress(101)).toThrow(/progress must be a number from 0 to 100, got 101/);
+  });
+});
+
+describe('Heap', () => {
+  it('pops in order', () => {
+    const h = new Heap<number>((a, b) => a < b);
+    for (const n of [5, 3, 9, 1, 7, 3, 0]) h.push(n);
+    const out: number[] = [];
+    while (h.size) out.push(h.pop()!);
+    expect(out).toEqual([0, 1, 3, 3, 5, 7, 9]);
+  });
+});

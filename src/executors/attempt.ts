@@ -1,0 +1,246 @@
+import { Timestamp } from 'firebase-admin/firestore';
+import { checkProgress, stagedWrites } from '../core/context.js';
+import type { TaskContext, TaskDefinition } from '../core/define.js';
+import {
+  LeaseLostError,
+  NonRetriableError,
+  RetryAfterError,
+  ShutdownError,
+  TaskCancelledError,
+  TaskTimeoutError,
+  type AbortReason,
+} from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import type { Metrics, Outcome } from '../core/metrics.js';
+import { backoffDelayMs } from '../core/retry.js';
+import { terminal, type Lease, type StagedOp, type TaskStore, type TaskWrite, type Versioned } from '../core/store.js';
+import { zodIssues, type Task, type TaskError } from '../core/task.js';
+
+/** What every executor shares: the store, the registered handlers and where to log and count. */
+export interface ExecutorRuntime {
+  store: TaskStore;
+  definitions: ReadonlyMap<string, TaskDefinition>;
+  log: Logger;
+  metrics: Metrics;
+  /** How long finished tasks are kept (sets `expireAt`). */
+  retentionMs: number;
+}
+
+export interface AttemptOptions {
+  /** Lease length, ms; renewed every third of it. */
+  leaseMs: number;
+  /** Minimum ms between two progress writes. */
+  progressIntervalMs: number;
+}
+
+export interface AttemptResult {
+  outcome: Outcome;
+  /** Set when the task went back to pending (retry): the version to enqueue. */
+  next?: Versioned;
+}
+
+function toTaskError(error: unknown, retriable: boolean): TaskError {
+  if (error instanceof Error) return { name: error.name, message: error.message.slice(0, 4000), retriable };
+  return { name: 'Error', message: String(error).slice(0, 4000), retriable };
+}
+
+/**
+ * One attempt of a claimed task: builds the context, runs the handler, keeps the lease alive, coalesces progress
+ * into at most one write per `progressIntervalMs`, and writes the outcome (with the handler's staged writes on
+ * success) only while it still holds the lease.
+ */
+export class Attempt {
+  readonly done: Promise<AttemptResult>;
+  private readonly controller = new AbortController();
+  private readonly staged: StagedOp[] = [];
+  private readonly log: Logger;
+  private percent: number;
+  private step: string | null;
+  private dirty = false;
+  private lastWriteAt = 0;
+  private inFlight: Promise<void> | null = null;
+  private flushTimer: NodeJS.Timeout | undefined;
+  private heartbeat: NodeJS.Timeout | undefined;
+  private timeout: NodeJS.Timeout | undefined;
+  private finishing = false;
+
+  constructor(
+    private readonly runtime: ExecutorRuntime,
+    private readonly task: Task,
+    readonly lease: Lease,
+    private readonly def: TaskDefinition,
+    private readonly options: AttemptOptions,
+  ) {
+    this.percent = task.progress;
+    this.step = task.currentStep;
+    this.log = runtime.log.child({ taskId: task.id, type: task.type, attempt: lease.attempt });
+    this.done = this.run();
+  }
+
+  get taskId(): string {
+    return this.task.id;
+  }
+
+  abort(reason: AbortReason): void {
+    if (!this.controller.signal.aborted) this.controller.abort(reason);
+  }
+
+  /** A newer version of the document seen by a listener: adopt it as the lease token, react to a cancel request. */
+  observe(v: Versioned): void {
+    const t = v.task;
+    if (t.status !== 'running' || t.leaseOwner !== this.lease.owner || t.attempt !== this.lease.attempt) return;
+    // Timestamp.valueOf() is a string that sorts in time order, to the nanosecond.
+    if (v.updateTime.valueOf() > this.lease.updateTime.valueOf()) this.lease.updateTime = v.updateTime;
+    if (t.cancelRequested) this.abort(new TaskCancelledError());
+  }
+
+  private context(): TaskContext {
+    return {
+      taskId: this.task.id,
+      signal: this.controller.signal,
+      attempt: this.lease.attempt,
+      progress: (percent, step) => {
+        checkProgress(percent, step);
+        this.percent = Math.round(percent * 10) / 10;
+        if (step !== undefined) this.step = step;
+        this.dirty = true;
+        this.scheduleFlush();
+      },
+      log: this.log,
+      writes: stagedWrites(this.staged),
+    };
+  }
+
+  private scheduleFlush(): void {
+    if (this.finishing || this.inFlight || this.flushTimer) return;
+    const wait = this.lastWriteAt + this.options.progressIntervalMs - Date.now();
+    if (wait <= 0) this.flush();
+    else this.flushTimer = setTimeout(() => this.flush(), wait);
+  }
+
+  /** Writes progress and extends the lease. One write at a time; a newer value waits for the next slot. */
+  private flush(): void {
+    this.flushTimer = undefined;
+    if (this.finishing || this.inFlight) return;
+    this.dirty = false;
+    this.lastWriteAt = Date.now();
+    const change: TaskWrite = {
+      progress: this.percent,
+      currentStep: this.step,
+      leaseExpiresAt: Timestamp.fromMillis(Date.now() + this.options.leaseMs),
+    };
+    this.inFlight = this.runtime.store
+      .writeOwned(this.lease, 'heartbeat', change)
+      .then((r) => {
+        if (r.lost) this.abort(new LeaseLostError());
+        else if (r.cancelRequested) this.abort(new TaskCancelledError());
+      })
+      .catch((error: unknown) => {
+        this.dirty = true;
+        this.log.warn('progress write failed; will retry', { error: String(error) });
+      })
+      .finally(() => {
+        this.inFlight = null;
+        if (this.dirty) this.scheduleFlush();
+      });
+  }
+
+  private async run(): Promise<AttemptResult> {
+    const started = performance.now();
+    const { leaseMs } = this.options;
+    this.lastWriteAt = Date.now(); // the claim itself just wrote the lease
+    this.heartbeat = setInterval(() => {
+      if (Date.now() - this.lastWriteAt >= leaseMs / 3) this.flush();
+    }, Math.max(10, Math.floor(leaseMs / 6)));
+    if (this.def.timeoutMs !== undefined) {
+      const ms = this.def.timeoutMs;
+      this.timeout = setTimeout(() => this.abort(new TaskTimeoutError(ms)), ms);
+    }
+    if (this.task.cancelRequested) this.abort(new TaskCancelledError());
+
+    let value: unknown = null;
+    let thrown: unknown;
+    let ok = false;
+    try {
+      const params = this.def.params.safeParse(this.task.params);
+      if (!params.success) {
+        throw new NonRetriableError(`stored params no longer match the schema: ${zodIssues(params.error, 'params').map((i) => `${i.path}: ${i.message}`).join('; ')}`);
+      }
+      this.controller.signal.throwIfAborted();
+      value = (await this.def.run(params.data, this.context())) ?? null;
+      ok = true;
+    } catch (error) {
+      thrown = error;
+    }
+    const durationMs = performance.now() - started;
+    this.finishing = true;
+    clearTimeout(this.flushTimer);
+    clearInterval(this.heartbeat);
+    clearTimeout(this.timeout);
+    await this.inFlight;
+
+    const result = await this.finish(ok, value, thrown);
+    this.runtime.metrics.record(this.task.type, result.outcome, durationMs);
+    return result;
+  }
+
+  private async finish(ok: boolean, value: unknown, thrown: unknown): Promise<AttemptResult> {
+    const reason: unknown = this.controller.signal.reason;
+    const progress = { progress: this.percent, currentStep: this.step };
+    const { retentionMs } = this.runtime;
+    if (reason instanceof LeaseLostError) {
+      this.log.warn('lease lost; the outcome of this attempt is discarded', { ok });
+      return { outcome: 'lost' };
+    }
+    if (ok) {
+      try {
+        return await this.write('completed', terminal('completed', { result: value, progress: 100, currentStep: this.step, error: null }, retentionMs), this.staged);
+      } catch (error) {
+        if (!isUnstorable(error)) throw error;
+        thrown = new NonRetriableError(`the result or staged writes could not be stored: ${error instanceof Error ? error.message : String(error)}`);
+      }
+    }
+    if (reason instanceof ShutdownError) {
+      return this.write('released', { status: 'pending', attempt: this.lease.attempt - 1, leaseOwner: null, leaseExpiresAt: null, runAfter: null, ...progress });
+    }
+    if (reason instanceof TaskCancelledError) {
+      return this.write('cancelled', terminal('cancelled', progress, retentionMs));
+    }
+    const error = reason instanceof TaskTimeoutError ? reason : thrown;
+    const retriable = !(error instanceof NonRetriableError);
+    const taskError = toTaskError(error, retriable);
+    if (!retriable || this.lease.attempt >= this.task.maxAttempts) {
+      this.log.error('task failed', { error: taskError });
+      return this.write('failed', terminal('failed', { error: taskError, ...progress }, retentionMs));
+    }
+    const delayMs = error instanceof RetryAfterError ? error.delayMs : backoffDelayMs(this.task.retryPolicy, this.lease.attempt);
+    const runAfter = Date.now() + delayMs;
+    this.log.warn('attempt failed; retrying', { error: taskError, delayMs });
+    return this.write('retried', { status: 'pending', runAfter: Timestamp.fromMillis(runAfter), leaseOwner: null, leaseExpiresAt: null, error: taskError, ...progress }, [], {
+      ...this.task,
+      status: 'pending',
+      runAfter: new Date(runAfter),
+      leaseOwner: null,
+      leaseExpiresAt: null,
+      error: taskError,
+      attempt: this.lease.attempt,
+    });
+  }
+
+  /** Writes the outcome under the lease; a lost lease discards it. */
+  private async write(outcome: Outcome, change: TaskWrite, staged: readonly StagedOp[] = [], pending?: Task): Promise<AttemptResult> {
+    const r = await this.runtime.store.writeOwned(this.lease, outcome === 'released' ? 'release' : 'finish', change, staged);
+    if (r.lost) {
+      this.log.warn('lease lost before the outcome was written; discarded', { outcome });
+      return { outcome: 'lost' };
+    }
+    this.log.debug('attempt finished', { outcome });
+    return pending ? { outcome, next: { task: pending, updateTime: this.lease.updateTime } } : { outcome };
+  }
+}
+
+/** Firestore refused the data itself: INVALID_ARGUMENT (3, e.g. over 1 MiB) or a value the SDK won't encode (no code). */
+function isUnstorable(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === 3 || (error instanceof Error && code === undefined);
+}

@@ -1,0 +1,35 @@
+import type { Lease, Versioned } from '../core/store.js';
+import type { QueueName } from '../core/task.js';
+import type { ExecutorRuntime } from './attempt.js';
+
+/**
+ * Where tasks run. `Fireflow` writes tasks; an executor decides when and where their handlers run. Implementations:
+ * in-process (this package); Cloud Tasks and hybrid build on the same `Attempt` and store.
+ */
+export interface Executor {
+  /** Appears in `leaseOwner` of the tasks it runs. */
+  readonly id: string;
+  start(): Promise<void>;
+  /**
+   * A slot free right now for a task about to be created, so the task can be written already claimed (one write
+   * instead of create + claim). Undefined when the task must wait its turn.
+   */
+  reserve(queue: QueueName): Reservation | undefined;
+  /** A task became pending (submitted, retried by request): run it when due. */
+  enqueue(v: Versioned): void;
+  /** A cancel was requested in this process for a task this executor may be running: abort it now. */
+  cancelRequested(taskId: string): void;
+  /** Stop taking work; let running tasks finish within the grace period, then release them to other processes. */
+  shutdown(): Promise<void>;
+}
+
+export interface Reservation {
+  owner: string;
+  leaseMs: number;
+  /** The task was created claimed: run it. */
+  start(v: Versioned, lease: Lease): void;
+  /** The task was not created (duplicate id or error): free the slot. */
+  release(): void;
+}
+
+export type ExecutorFactory = (runtime: ExecutorRuntime) => Executor;

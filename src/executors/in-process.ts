@@ -1,0 +1,343 @@
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import type { DocumentSnapshot, QuerySnapshot } from 'firebase-admin/firestore';
+import { MalformedTaskError, ShutdownError, TaskCancelledError } from '../core/errors.js';
+import { OWNED_QUERY, PENDING_QUERY, applyEquals, applyOrder } from '../core/queries.js';
+import type { Lease, Versioned } from '../core/store.js';
+import { QUEUE_NAMES, type QueueName, type Task } from '../core/task.js';
+import { Attempt, type ExecutorRuntime } from './attempt.js';
+import type { Executor, ExecutorFactory, Reservation } from './executor.js';
+import { Heap } from './heap.js';
+
+export interface InProcessOptions {
+  /** Tasks running at once per queue; a number sets every queue. @default { high: 4, default: 4, low: 2 } */
+  concurrency?: number | Partial<Record<QueueName, number>>;
+  /** Lease length in ms; renewed every third of it while a task runs. @default 30_000 */
+  leaseMs?: number;
+  /** Minimum ms between two progress writes of one task. @default 1_000 */
+  progressIntervalMs?: number;
+  /** How often to look for tasks whose executor died, in ms (and once at start). @default 10_000 */
+  sweepIntervalMs?: number;
+  /** How long shutdown lets running tasks finish before aborting them with reason `shutdown`, in ms. @default 10_000 */
+  shutdownGraceMs?: number;
+  /** Watch Firestore for pending tasks that other processes wrote (submits, released and swept tasks). @default true */
+  discover?: boolean;
+  /**
+   * Pending tasks the discovery listener holds at once (highest priority first). Small on purpose: the listener's
+   * cost grows with its window on every write to the collection. @default 20
+   */
+  discoverWindow?: number;
+  /** This executor's lease owner id. @default `${hostname}:${pid}:${random}` */
+  id?: string;
+}
+
+export interface ResolvedInProcessOptions {
+  concurrency: Record<QueueName, number>;
+  leaseMs: number;
+  progressIntervalMs: number;
+  sweepIntervalMs: number;
+  shutdownGraceMs: number;
+  discover: boolean;
+  discoverWindow: number;
+  id: string;
+}
+
+const DEFAULT_CONCURRENCY: Record<QueueName, number> = { high: 4, default: 4, low: 2 };
+
+function positive(name: string, value: unknown, fallback: number, min = 1): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < min) {
+    throw new TypeError(`${name} must be a number >= ${min}, got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+function wholeConcurrency(name: string, value: unknown, fallback: number): number {
+  const n = positive(name, value, fallback, 0);
+  if (!Number.isInteger(n)) throw new TypeError(`${name} must be a whole number >= 0, got ${JSON.stringify(value)}`);
+  return n;
+}
+
+/** Checks and defaults the options once; a bad option throws a TypeError quoting it. */
+export function resolveInProcessOptions(options: InProcessOptions = {}): ResolvedInProcessOptions {
+  const c = options.concurrency;
+  let concurrency: Record<QueueName, number>;
+  if (typeof c === 'number' || c === undefined) {
+    concurrency = Object.fromEntries(QUEUE_NAMES.map((q) => [q, wholeConcurrency('concurrency', c, DEFAULT_CONCURRENCY[q])])) as Record<QueueName, number>;
+  } else if (typeof c === 'object' && c !== null) {
+    for (const key of Object.keys(c)) {
+      if (!QUEUE_NAMES.includes(key as QueueName)) throw new TypeError(`concurrency has unknown queue ${JSON.stringify(key)}; queues: ${QUEUE_NAMES.join(', ')}`);
+    }
+    concurrency = Object.fromEntries(QUEUE_NAMES.map((q) => [q, wholeConcurrency(`concurrency.${q}`, c[q], DEFAULT_CONCURRENCY[q])])) as Record<QueueName, number>;
+  } else {
+    throw new TypeError(`concurrency must be a number or an object per queue, got ${JSON.stringify(c)}`);
+  }
+  const id = options.id ?? `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
+  if (typeof id !== 'string' || id.length === 0 || id.length > 200) throw new TypeError(`id must be a non-empty string, got ${JSON.stringify(id)}`);
+  return {
+    concurrency,
+    leaseMs: positive('leaseMs', options.leaseMs, 30_000, 100),
+    progressIntervalMs: positive('progressIntervalMs', options.progressIntervalMs, 1_000, 0),
+    sweepIntervalMs: positive('sweepIntervalMs', options.sweepIntervalMs, 10_000, 10),
+    shutdownGraceMs: positive('shutdownGraceMs', options.shutdownGraceMs, 10_000, 0),
+    discover: options.discover ?? true,
+    discoverWindow: wholeConcurrency('discoverWindow', options.discoverWindow, 20),
+    id,
+  };
+}
+
+interface Entry {
+  v: Versioned;
+  seq: number;
+  /** Entries from the pending listener leave when the listener drops them; local ones stay until claimed. */
+  fromListener: boolean;
+}
+
+const runsBefore = (a: Entry, b: Entry): boolean => {
+  const ta = a.v.task;
+  const tb = b.v.task;
+  if (ta.priority !== tb.priority) return ta.priority > tb.priority;
+  const ca = ta.createdAt.getTime();
+  const cb = tb.createdAt.getTime();
+  return ca !== cb ? ca < cb : a.seq < b.seq;
+};
+
+/**
+ * Runs tasks in this process: highest priority first, FIFO within a priority, per-queue concurrency. Claims are
+ * compare-and-set writes, so any number of executors may share one collection; a lease sweep recovers the tasks of
+ * executors that died.
+ */
+export class InProcessExecutor implements Executor {
+  readonly id: string;
+  readonly options: ResolvedInProcessOptions;
+  private state: 'new' | 'running' | 'stopping' | 'stopped' = 'new';
+  private readonly queues: Record<QueueName, { active: number; ready: Heap<Entry> }>;
+  private readonly waiting = new Map<string, Entry>();
+  private readonly delayed = new Map<string, NodeJS.Timeout>();
+  private readonly attempts = new Map<string, Attempt>();
+  private readonly unsubscribe: Array<() => void> = [];
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private sweeping: Promise<void> | null = null;
+  private seq = 0;
+
+  constructor(
+    private readonly runtime: ExecutorRuntime,
+    options: InProcessOptions = {},
+  ) {
+    this.options = resolveInProcessOptions(options);
+    this.id = this.options.id;
+    this.queues = Object.fromEntries(QUEUE_NAMES.map((q) => [q, { active: 0, ready: new Heap<Entry>(runsBefore) }])) as InProcessExecutor['queues'];
+  }
+
+  /** Tasks this executor is running right now. */
+  get running(): number {
+    return this.attempts.size;
+  }
+
+  async start(): Promise<void> {
+    if (this.state !== 'new') throw new Error(`executor ${this.id} was already started`);
+    this.state = 'running';
+    const { store } = this.runtime;
+    // Cancel requests written by other processes reach the tasks this executor runs through this listener.
+    const owned = applyEquals(store.collection, OWNED_QUERY, { leaseOwner: this.id });
+    this.unsubscribe.push(owned.onSnapshot((snap) => this.onOwned(snap), (error) => this.runtime.log.error('owned-task listener failed', { error: String(error) })));
+    if (this.options.discover && this.options.discoverWindow > 0) {
+      const pending = applyOrder(applyEquals(store.collection, PENDING_QUERY, { status: 'pending' }), PENDING_QUERY, false).limit(this.options.discoverWindow);
+      this.unsubscribe.push(pending.onSnapshot((snap) => this.onPending(snap), (error) => this.runtime.log.error('pending-task listener failed', { error: String(error) })));
+    }
+    this.sweep();
+    this.sweepTimer = setInterval(() => this.sweep(), this.options.sweepIntervalMs);
+  }
+
+  reserve(queue: QueueName): Reservation | undefined {
+    const q = this.queues[queue];
+    if (this.state !== 'running' || q.active >= this.options.concurrency[queue] || q.ready.size > 0) return undefined;
+    q.active++;
+    let settled = false;
+    return {
+      owner: this.id,
+      leaseMs: this.options.leaseMs,
+      start: (v, lease) => {
+        if (settled) return;
+        settled = true;
+        this.startAttempt(v.task, lease);
+      },
+      release: () => {
+        if (settled) return;
+        settled = true;
+        q.active--;
+        this.pump();
+      },
+    };
+  }
+
+  enqueue(v: Versioned): void {
+    this.add(v, false);
+  }
+
+  cancelRequested(taskId: string): void {
+    this.attempts.get(taskId)?.abort(new TaskCancelledError());
+  }
+
+  async shutdown(): Promise<void> {
+    if (this.state === 'stopped' || this.state === 'stopping') return;
+    this.state = 'stopping';
+    clearInterval(this.sweepTimer);
+    for (const u of this.unsubscribe.splice(0)) u();
+    for (const t of this.delayed.values()) clearTimeout(t);
+    this.delayed.clear();
+    this.waiting.clear();
+    for (const q of Object.values(this.queues)) q.ready.clear();
+    const all = () => Promise.allSettled([...this.attempts.values()].map((a) => a.done));
+    const grace = await Promise.race([all().then(() => true), sleep(this.options.shutdownGraceMs).then(() => false)]);
+    if (!grace) {
+      this.runtime.log.warn('shutdown grace period over; releasing running tasks', { running: this.attempts.size });
+      for (const a of this.attempts.values()) a.abort(new ShutdownError());
+      await all();
+    }
+    await this.sweeping;
+    this.state = 'stopped';
+  }
+
+  private add(v: Versioned, fromListener: boolean): void {
+    if (this.state !== 'running') return;
+    const { task } = v;
+    if (!this.runtime.definitions.has(task.type) || task.status !== 'pending' || this.attempts.has(task.id)) return;
+    const existing = this.waiting.get(task.id);
+    if (existing && existing.v.updateTime.valueOf() >= v.updateTime.valueOf()) return;
+    const entry: Entry = { v, seq: existing?.seq ?? this.seq++, fromListener: fromListener && (existing?.fromListener ?? true) };
+    this.waiting.set(task.id, entry);
+    clearTimeout(this.delayed.get(task.id));
+    this.delayed.delete(task.id);
+    const wait = task.runAfter ? task.runAfter.getTime() - Date.now() : 0;
+    if (wait > 0) {
+      this.delayed.set(
+        task.id,
+        setTimeout(() => {
+          this.delayed.delete(task.id);
+          if (this.waiting.get(task.id) === entry) this.ready(entry);
+        }, wait),
+      );
+    } else {
+      this.ready(entry);
+    }
+  }
+
+  private ready(entry: Entry): void {
+    this.queues[entry.v.task.queue].ready.push(entry);
+    this.pump();
+  }
+
+  /** Starts claims while queues have free slots. Stale heap entries (replaced or dropped) are skipped. */
+  private pump(): void {
+    if (this.state !== 'running') return;
+    for (const name of QUEUE_NAMES) {
+      const q = this.queues[name];
+      while (q.active < this.options.concurrency[name] && q.ready.size > 0) {
+        const entry = q.ready.pop()!;
+        if (this.waiting.get(entry.v.task.id) !== entry) continue;
+        this.waiting.delete(entry.v.task.id);
+        q.active++;
+        void this.claim(entry, name);
+      }
+    }
+  }
+
+  private async claim(entry: Entry, queue: QueueName): Promise<void> {
+    const { task } = entry.v;
+    let claimed: { task: Task; lease: Lease } | null = null;
+    try {
+      claimed = await this.runtime.store.claim(task.id, this.id, this.options.leaseMs, entry.v);
+    } catch (error) {
+      this.runtime.log.warn('claim failed; will try again', { taskId: task.id, error: String(error) });
+      setTimeout(() => this.add(entry.v, entry.fromListener), 1_000).unref();
+    }
+    if (!claimed) {
+      this.queues[queue].active--;
+      this.pump();
+      return;
+    }
+    this.startAttempt(claimed.task, claimed.lease);
+  }
+
+  private startAttempt(task: Task, lease: Lease): void {
+    const def = this.runtime.definitions.get(task.type);
+    if (!def) throw new Error(`no handler for ${task.type}`); // add() and reserve() callers only pass registered types
+    const attempt = new Attempt(this.runtime, task, lease, def, this.options);
+    this.attempts.set(task.id, attempt);
+    const settle = () => {
+      this.attempts.delete(task.id);
+      this.queues[task.queue].active--;
+    };
+    attempt.done.then(
+      (r) => {
+        settle();
+        if (r.next) this.add(r.next, false); // a retry: runs again here when due
+        this.pump();
+      },
+      (error: unknown) => {
+        settle();
+        this.runtime.log.error('could not record the outcome; the lease sweep will recover the task', { taskId: task.id, error: String(error) });
+        this.pump();
+      },
+    );
+  }
+
+  private onPending(snap: QuerySnapshot): void {
+    for (const change of snap.docChanges()) {
+      const id = change.doc.id;
+      if (change.type === 'removed') {
+        if (this.waiting.get(id)?.fromListener) this.waiting.delete(id);
+        continue;
+      }
+      const v = this.parse(change.doc);
+      if (v) this.add(v, true);
+    }
+  }
+
+  private onOwned(snap: QuerySnapshot): void {
+    for (const change of snap.docChanges()) {
+      if (change.type === 'removed') continue;
+      const attempt = this.attempts.get(change.doc.id);
+      if (!attempt) continue;
+      const v = this.parse(change.doc);
+      if (v) attempt.observe(v);
+    }
+  }
+
+  private parse(doc: DocumentSnapshot): Versioned | null {
+    try {
+      return this.runtime.store.fromSnapshot(doc);
+    } catch (error) {
+      if (!(error instanceof MalformedTaskError)) throw error;
+      this.runtime.log.error('skipping a malformed task document', { taskId: error.taskId, error: error.message });
+      return null;
+    }
+  }
+
+  private sweep(): void {
+    if (this.sweeping || this.state !== 'running') return;
+    this.sweeping = this.runtime.store
+      .sweepExpired()
+      .then((requeued) => {
+        if (requeued.length) this.runtime.log.info('re-queued tasks of lost executors', { count: requeued.length, ids: requeued.map((v) => v.task.id) });
+        for (const v of requeued) this.add(v, false);
+      })
+      .catch((error: unknown) => {
+        this.runtime.log.warn('lease sweep failed', { error: String(error) });
+      })
+      .finally(() => {
+        this.sweeping = null;
+      });
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** The in-process executor, for `createFireflow({ executor: inProcess({ concurrency: 8 }) })`. */
+export function inProcess(options: InProcessOptions = {}): ExecutorFactory {
+  resolveInProcessOptions(options); // throw on a bad option here, at configuration time
+  return (runtime: ExecutorRuntime) => new InProcessExecutor(runtime, options);
+}

@@ -1,0 +1,224 @@
+import { FieldValue, Timestamp, type Firestore } from 'firebase-admin/firestore';
+import type { TaskDefinition } from './core/define.js';
+import { TaskNotFoundError, TaskValidationError, UnknownTaskTypeError, type FieldIssue } from './core/errors.js';
+import { createLogger, type Logger } from './core/logger.js';
+import { Metrics, type MetricsSnapshot } from './core/metrics.js';
+import type { TaskFilter } from './core/queries.js';
+import { resolveRetryPolicy, type RetryOverrides } from './core/retry.js';
+import { DEFAULT_RETENTION_MS, TaskStore, type ListOptions, type TaskPage } from './core/store.js';
+import { MAX_PRIORITY, MIN_PRIORITY, QUEUE_NAMES, TASKS_COLLECTION, TASK_STATUSES, zodIssues, type QueueName, type Task } from './core/task.js';
+import type { ExecutorRuntime } from './executors/attempt.js';
+import type { Executor, ExecutorFactory } from './executors/executor.js';
+
+export interface FireflowOptions {
+  firestore: Firestore;
+  /** Every task type this process may submit or run. */
+  tasks: ReadonlyArray<TaskDefinition<any, any>>;
+  /** Runs tasks; omit for a submit-only client (an API in front of workers elsewhere). */
+  executor?: ExecutorFactory;
+  /** @default 'processing_tasks' */
+  collection?: string;
+  /** Adjusts the retry presets for this instance, e.g. `{ standard: { baseDelayMs: 50 } }` in tests. */
+  retryPolicies?: RetryOverrides;
+  /** How long finished tasks are kept before `expireAt` lets a TTL policy delete them, in ms. @default 30 days */
+  retentionMs?: number;
+  /** @default JSON lines on stderr in Cloud Logging shape */
+  logger?: Logger;
+}
+
+export interface SubmitOptions {
+  /** Caller-chosen id: submitting the same id again returns the existing task and never runs it twice. */
+  id?: string;
+  /** 1–10. @default the task type's priority */
+  priority?: number;
+  /** @default the task type's queue */
+  queue?: QueueName;
+  ownerUid?: string;
+  parentTaskId?: string;
+}
+
+const ID_PATTERN = /^[\w.:-]{1,200}$/;
+
+/**
+ * The task system's front door: submit, cancel, retry and query tasks, and (with an executor) run them.
+ *
+ * @example
+ * const ff = createFireflow({ firestore, tasks: [resize], executor: inProcess() });
+ * await ff.start();
+ * const id = await ff.submit('resize', { path: 'a.png' });
+ */
+export class Fireflow {
+  readonly store: TaskStore;
+  readonly log: Logger;
+  readonly executor: Executor | undefined;
+  private readonly definitions = new Map<string, TaskDefinition>();
+  private readonly metricsRecorder = new Metrics();
+  private readonly retryPolicies: RetryOverrides;
+  private readonly retentionMs: number;
+
+  constructor(options: FireflowOptions) {
+    if (!options || typeof options.firestore?.collection !== 'function') throw new TypeError('firestore must be a Firestore instance from firebase-admin');
+    if (!Array.isArray(options.tasks)) throw new TypeError(`tasks must be an array of defineTask() results, got ${JSON.stringify(options.tasks)}`);
+    for (const def of options.tasks) {
+      if (this.definitions.has(def.type)) throw new TypeError(`task type ${JSON.stringify(def.type)} is registered twice`);
+      resolveRetryPolicy(def.retry, options.retryPolicies); // fail now on a bad policy
+      this.definitions.set(def.type, def as TaskDefinition);
+    }
+    this.retentionMs = options.retentionMs ?? DEFAULT_RETENTION_MS;
+    if (!Number.isFinite(this.retentionMs) || this.retentionMs <= 0) throw new TypeError(`retentionMs must be a number > 0, got ${JSON.stringify(options.retentionMs)}`);
+    this.retryPolicies = options.retryPolicies ?? {};
+    this.store = new TaskStore(options.firestore, options.collection ?? TASKS_COLLECTION);
+    this.log = options.logger ?? createLogger();
+    const runtime: ExecutorRuntime = { store: this.store, definitions: this.definitions, log: this.log, metrics: this.metricsRecorder, retentionMs: this.retentionMs };
+    this.executor = options.executor?.(runtime);
+  }
+
+  /** Starts the executor (listeners, lease sweep). A no-op without one. */
+  async start(): Promise<void> {
+    await this.executor?.start();
+  }
+
+  /** Stops taking work, lets running tasks finish within the grace period, then releases them. */
+  async shutdown(): Promise<void> {
+    await this.executor?.shutdown();
+  }
+
+  /**
+   * Validates and writes a task; returns its id. Invalid input throws `TaskValidationError` (or
+   * `UnknownTaskTypeError`) and writes nothing. With a free executor slot the task is written already claimed.
+   */
+  async submit(type: string, params: unknown, options: SubmitOptions = {}): Promise<string> {
+    const def = this.definitions.get(type);
+    if (!def) throw new UnknownTaskTypeError(type, [...this.definitions.keys()]);
+    const issues: FieldIssue[] = [];
+    const parsed = def.params.safeParse(params);
+    if (!parsed.success) issues.push(...zodIssues(parsed.error, 'params'));
+    const o = (options ?? {}) as Record<string, unknown>;
+    for (const key of Object.keys(o)) {
+      if (!['id', 'priority', 'queue', 'ownerUid', 'parentTaskId'].includes(key)) issues.push({ path: key, message: 'unknown option' });
+    }
+    const priority = o.priority ?? def.priority;
+    if (typeof priority !== 'number' || !Number.isInteger(priority) || priority < MIN_PRIORITY || priority > MAX_PRIORITY) {
+      issues.push({ path: 'priority', message: `must be a whole number from ${MIN_PRIORITY} to ${MAX_PRIORITY}, got ${JSON.stringify(priority)}` });
+    }
+    const queue = o.queue ?? def.queue;
+    if (!QUEUE_NAMES.includes(queue as QueueName)) issues.push({ path: 'queue', message: `must be one of ${QUEUE_NAMES.join(', ')}, got ${JSON.stringify(queue)}` });
+    for (const key of ['id', 'ownerUid', 'parentTaskId'] as const) {
+      const v = o[key];
+      if (v !== undefined && (typeof v !== 'string' || !ID_PATTERN.test(v))) {
+        issues.push({ path: key, message: `must be 1–200 characters of letters, digits, _ . : -, got ${JSON.stringify(v)}` });
+      }
+    }
+    if (issues.length > 0 || !parsed.success) throw new TaskValidationError(`invalid submit of ${JSON.stringify(type)}`, issues);
+
+    const policy = resolveRetryPolicy(def.retry, this.retryPolicies);
+    const id = options.id ?? this.store.newId();
+    const task: Omit<Task, 'createdAt' | 'updatedAt'> = {
+      id,
+      type,
+      status: 'pending',
+      priority: priority as number,
+      queue: queue as QueueName,
+      params: parsed.data ?? null,
+      progress: 0,
+      currentStep: null,
+      attempt: 0,
+      maxAttempts: policy.maxAttempts,
+      retryPolicy: policy,
+      error: null,
+      result: null,
+      ownerUid: options.ownerUid ?? null,
+      parentTaskId: options.parentTaskId ?? null,
+      startedAt: null,
+      completedAt: null,
+      leaseOwner: null,
+      leaseExpiresAt: null,
+      runAfter: null,
+      cancelRequested: false,
+      expireAt: null,
+    };
+    const reservation = this.executor?.reserve(task.queue);
+    const { id: _id, ...doc } = task;
+    const now = Date.now();
+    const stored: Record<string, unknown> = reservation
+      ? { ...doc, status: 'running', attempt: 1, leaseOwner: reservation.owner, leaseExpiresAt: Timestamp.fromMillis(now + reservation.leaseMs), startedAt: FieldValue.serverTimestamp() }
+      : doc;
+    let writeTime: Timestamp | null;
+    try {
+      writeTime = await this.store.create(id, stored);
+    } catch (error) {
+      reservation?.release();
+      throw error;
+    }
+    if (!writeTime) {
+      reservation?.release();
+      return id;
+    }
+    const created = writeTime.toDate();
+    if (reservation) {
+      const running: Task = { ...task, status: 'running', attempt: 1, leaseOwner: reservation.owner, leaseExpiresAt: new Date(now + reservation.leaseMs), startedAt: created, createdAt: created, updatedAt: created };
+      reservation.start({ task: running, updateTime: writeTime }, { taskId: id, owner: reservation.owner, attempt: 1, updateTime: writeTime });
+    } else {
+      this.executor?.enqueue({ task: { ...task, createdAt: created, updatedAt: created }, updateTime: writeTime });
+    }
+    return id;
+  }
+
+  /** Pending → cancelled now; running → cancel requested, its executor aborts it (within about a second). */
+  async cancel(taskId: string): Promise<Task> {
+    const task = await this.store.requestCancel(taskId);
+    if (task.status === 'running') this.executor?.cancelRequested(taskId);
+    return task;
+  }
+
+  /** Runs a failed or cancelled task again under the same id, with a fresh retry budget. */
+  async retry(taskId: string): Promise<Task> {
+    const v = await this.store.retry(taskId);
+    this.executor?.enqueue(v);
+    return v.task;
+  }
+
+  /** The task, or `TaskNotFoundError`. A malformed document throws `MalformedTaskError`. */
+  async get(taskId: string): Promise<Task> {
+    const task = await this.store.get(taskId);
+    if (!task) throw new TaskNotFoundError(taskId);
+    return task;
+  }
+
+  /** Newest first, filtered by equality; page with `nextCursor`. */
+  async list(filter: TaskFilter = {}, options: ListOptions = {}): Promise<TaskPage> {
+    checkFilter(filter);
+    return this.store.list(filter, options);
+  }
+
+  /** A Firestore count aggregation: one read per 1,000 matches, not one per document. */
+  async count(filter: TaskFilter = {}): Promise<number> {
+    checkFilter(filter);
+    return this.store.count(filter);
+  }
+
+  /** Counters by task type × outcome and duration summaries for attempts run in this process. */
+  metrics(): MetricsSnapshot {
+    return this.metricsRecorder.snapshot();
+  }
+}
+
+function checkFilter(filter: TaskFilter): void {
+  const issues: FieldIssue[] = [];
+  const f = (filter ?? {}) as Record<string, unknown>;
+  for (const [key, value] of Object.entries(f)) {
+    if (value === undefined) continue;
+    if (key === 'status') {
+      if (!TASK_STATUSES.includes(value as never)) issues.push({ path: 'status', message: `must be one of ${TASK_STATUSES.join(', ')}, got ${JSON.stringify(value)}` });
+    } else if (key === 'type' || key === 'ownerUid') {
+      if (typeof value !== 'string' || value.length === 0 || value.length > 200) issues.push({ path: key, message: `must be a non-empty string, got ${JSON.stringify(value)}` });
+    } else {
+      issues.push({ path: key, message: 'unknown filter' });
+    }
+  }
+  if (issues.length) throw new TaskValidationError('invalid task filter', issues);
+}
+
+export function createFireflow(options: FireflowOptions): Fireflow {
+  return new Fireflow(options);
+}

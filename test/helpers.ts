@@ -1,0 +1,48 @@
+import { randomBytes } from 'node:crypto';
+import { deleteApp, initializeApp, type App } from 'firebase-admin/app';
+import { getFirestore, type Firestore } from 'firebase-admin/firestore';
+import { afterAll } from 'vitest';
+
+const apps: App[] = [];
+
+/**
+ * A Firestore client on a project of its own in the emulator (`demo-…`), so test files never see each other's
+ * documents. Fails clearly outside `npm test`.
+ */
+export function emulatorFirestore(name: string): Firestore {
+  return emulatorProject(name).db;
+}
+
+export function emulatorProject(name: string): { db: Firestore; projectId: string } {
+  if (!process.env.FIRESTORE_EMULATOR_HOST) {
+    throw new Error('FIRESTORE_EMULATOR_HOST is not set: run the integration tests with `npm test` (it starts the emulator)');
+  }
+  const projectId = `demo-${name}-${randomBytes(3).toString('hex')}`.toLowerCase();
+  const app = initializeApp({ projectId }, projectId);
+  apps.push(app);
+  return { db: getFirestore(app), projectId };
+}
+
+afterAll(async () => {
+  await Promise.all(apps.splice(0).map((a) => deleteApp(a)));
+});
+
+/** Polls `probe` until it returns a truthy value; the value is returned. */
+export async function waitFor<T>(probe: () => Promise<T> | T, what: string, timeoutMs = 15_000, everyMs = 25): Promise<Exclude<T, false | null | undefined | 0 | "">> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value) return value as Exclude<T, false | null | undefined | 0 | "">;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(everyMs);
+  }
+}
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Resolves when `promise`-like flag flips; a latch the test opens to release a blocked handler. */
+export function latch(): { open: () => void; wait: Promise<void> } {
+  let open!: () => void;
+  const wait = new Promise<void>((r) => (open = r));
+  return { open, wait };
+}

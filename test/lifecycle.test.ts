@@ -1,0 +1,307 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import {
+  NonRetriableError,
+  RetryAfterError,
+  TaskStateError,
+  createFireflow,
+  defineTask,
+  inProcess,
+  writeInBatches,
+  type AbortReason,
+  type Fireflow,
+  type InProcessOptions,
+  type TaskDefinition,
+} from '../src/index.js';
+import { emulatorFirestore, latch, sleep, waitFor } from './helpers.js';
+
+const db = emulatorFirestore('lifecycle');
+const started: Fireflow[] = [];
+afterEach(async () => {
+  await Promise.all(started.splice(0).map((f) => f.shutdown()));
+});
+
+/** An executor with retry delays shrunk so retries happen in milliseconds. */
+async function executor(tasks: TaskDefinition<any, any>[], options: InProcessOptions = {}): Promise<Fireflow> {
+  const ff = createFireflow({
+    firestore: db,
+    tasks,
+    executor: inProcess({ discover: false, ...options }),
+    retryPolicies: { standard: { baseDelayMs: 20, maxDelayMs: 200 }, aggressive: { baseDelayMs: 10 } },
+  });
+  started.push(ff);
+  await ff.start();
+  return ff;
+}
+
+const settled = (ff: Fireflow, id: string, timeoutMs?: number) =>
+  waitFor(async () => {
+    const t = await ff.get(id);
+    return ['completed', 'failed', 'cancelled'].includes(t.status) && t;
+  }, `task ${id} to finish`, timeoutMs);
+
+describe('retries', () => {
+  it('retries injected failures on the backoff and completes on the third attempt', async () => {
+    const attempts: number[] = [];
+    const flaky = defineTask({
+      type: 'flaky',
+      params: z.object({}),
+      run: (_p, ctx) => {
+        attempts.push(ctx.attempt);
+        if (ctx.attempt < 3) throw new Error(`injected failure ${ctx.attempt}`);
+        return 'ok';
+      },
+    });
+    const ff = await executor([flaky]);
+    const id = await ff.submit('flaky', {});
+    const t = await settled(ff, id);
+    expect(t).toMatchObject({ status: 'completed', attempt: 3, result: 'ok', maxAttempts: 4, error: null });
+    expect(attempts).toEqual([1, 2, 3]);
+    expect(ff.metrics().byType.flaky!.outcomes).toMatchObject({ retried: 2, completed: 1 });
+  });
+
+  it('fails after the last attempt with the last error recorded', async () => {
+    const always = defineTask({ type: 'always-fails', params: z.object({}), retry: { maxRetries: 2, baseDelayMs: 5 }, run: () => Promise.reject(new TypeError('nope')) });
+    const ff = await executor([always]);
+    const t = await settled(ff, await ff.submit('always-fails', {}));
+    expect(t).toMatchObject({ status: 'failed', attempt: 3, maxAttempts: 3, error: { name: 'TypeError', message: 'nope', retriable: true } });
+  });
+
+  it('NonRetriableError fails after one attempt', async () => {
+    let runs = 0;
+    const fatal = defineTask({ type: 'fatal', params: z.object({}), retry: 'aggressive', run: () => { runs++; throw new NonRetriableError('bad input file'); } });
+    const ff = await executor([fatal]);
+    const t = await settled(ff, await ff.submit('fatal', {}));
+    expect(t).toMatchObject({ status: 'failed', attempt: 1, error: { name: 'NonRetriableError', message: 'bad input file', retriable: false } });
+    await sleep(100);
+    expect(runs).toBe(1);
+  });
+
+  it('RetryAfterError waits at least the requested delay', async () => {
+    const times: number[] = [];
+    const later = defineTask({
+      type: 'later',
+      params: z.object({}),
+      run: (_p, ctx) => {
+        times.push(Date.now());
+        if (ctx.attempt === 1) throw new RetryAfterError(400);
+        return ctx.attempt;
+      },
+    });
+    const ff = await executor([later]);
+    const id = await ff.submit('later', {});
+    await waitFor(async () => (await ff.get(id)).status === 'pending' && times.length === 1, 'the retry to be scheduled');
+    expect((await ff.get(id)).runAfter!.getTime()).toBeGreaterThanOrEqual(times[0]! + 400);
+    const t = await settled(ff, id);
+    expect(t.result).toBe(2);
+    expect(times[1]! - times[0]!).toBeGreaterThanOrEqual(400);
+  });
+
+  it('a failed task can be retried on request under the same id', async () => {
+    let fail = true;
+    const once = defineTask({ type: 'fails-once', params: z.object({}), retry: 'no_retry', run: () => { if (fail) throw new Error('first'); return 'second'; } });
+    const ff = await executor([once]);
+    const id = await ff.submit('fails-once', {});
+    expect(await settled(ff, id)).toMatchObject({ status: 'failed', attempt: 1 });
+    fail = false;
+    await ff.retry(id);
+    await waitFor(async () => (await ff.get(id)).status === 'completed', 'the manual retry');
+    expect(await ff.get(id)).toMatchObject({ status: 'completed', attempt: 2, result: 'second', error: null });
+    await expect(ff.retry(id)).rejects.toThrow(TaskStateError);
+  });
+});
+
+describe('cancel and timeout', () => {
+  it('cancels a pending task at once', async () => {
+    const never = defineTask({ type: 'never', params: z.object({}), run: () => 'ran' });
+    const client = createFireflow({ firestore: db, tasks: [never] });
+    const id = await client.submit('never', {});
+    const t = await client.cancel(id);
+    expect(t.status).toBe('cancelled');
+    expect(await client.get(id)).toMatchObject({ status: 'cancelled', attempt: 0 });
+  });
+
+  it('cancels a running task from another process through Firestore within about a second', async () => {
+    const reasons: unknown[] = [];
+    const gate = latch();
+    const long = defineTask({
+      type: 'long',
+      params: z.object({}),
+      run: async (_p, ctx) => {
+        gate.open();
+        await new Promise<void>((_, reject) => ctx.signal.addEventListener('abort', () => { reasons.push(ctx.signal.reason); reject(ctx.signal.reason as Error); }));
+      },
+    });
+    const ff = await executor([long]);
+    const id = await ff.submit('long', {});
+    await gate.wait;
+    const other = createFireflow({ firestore: db, tasks: [long] }); // no executor: only Firestore connects them
+    const t0 = Date.now();
+    expect((await other.cancel(id)).cancelRequested).toBe(true);
+    const t = await settled(other, id);
+    expect(Date.now() - t0).toBeLessThan(1_500);
+    expect(t).toMatchObject({ status: 'cancelled', cancelRequested: true, leaseOwner: null });
+    expect((reasons[0] as AbortReason).kind).toBe('cancelled');
+  });
+
+  it('aborts an attempt that exceeds timeoutMs with reason timeout, and retries it', async () => {
+    const kinds: string[] = [];
+    const slow = defineTask({
+      type: 'slow',
+      params: z.object({}),
+      timeoutMs: 150,
+      retry: { maxRetries: 1, baseDelayMs: 5 },
+      run: async (_p, ctx) => {
+        await new Promise((resolve) => ctx.signal.addEventListener('abort', resolve));
+        kinds.push((ctx.signal.reason as AbortReason).kind);
+        ctx.signal.throwIfAborted();
+      },
+    });
+    const ff = await executor([slow]);
+    const t = await settled(ff, await ff.submit('slow', {}));
+    expect(kinds).toEqual(['timeout', 'timeout']);
+    expect(t).toMatchObject({ status: 'failed', attempt: 2, error: { name: 'TaskTimeoutError', retriable: true } });
+  });
+});
+
+describe('progress and side effects', () => {
+  it('coalesces 1000 progress calls over 2 s into at most 4 writes and stores the final value', async () => {
+    const chatty = defineTask({
+      type: 'chatty',
+      params: z.object({}),
+      retry: 'no_retry',
+      run: async (_p, ctx) => {
+        for (let i = 1; i <= 1000; i++) {
+          ctx.progress(Math.min(99, i / 10), `step ${i}`);
+          if (i % 10 === 0) await sleep(20);
+        }
+        ctx.progress(63.2, 'final step');
+        throw new NonRetriableError('stop here so the stored progress is the reported one, not 100');
+      },
+    });
+    const ff = await executor([chatty]);
+    const before = ff.store.writes.heartbeat;
+    const t0 = Date.now();
+    const t = await settled(ff, await ff.submit('chatty', {}));
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(2_000);
+    const progressWrites = ff.store.writes.heartbeat - before;
+    expect(progressWrites).toBeGreaterThanOrEqual(1);
+    expect(progressWrites).toBeLessThanOrEqual(4);
+    expect(t).toMatchObject({ status: 'failed', progress: 63.2, currentStep: 'final step' });
+  });
+
+  it('a listener sees progress while the task runs', async () => {
+    const gate = latch();
+    const stepper = defineTask({
+      type: 'stepper',
+      params: z.object({}),
+      run: async (_p, ctx) => {
+        ctx.progress(25, 'quarter');
+        await gate.wait;
+        return 'done';
+      },
+    });
+    const ff = await executor([stepper], { progressIntervalMs: 1_000 });
+    const id = await ff.submit('stepper', {});
+    const seen: Array<[number, string | null]> = [];
+    const unsubscribe = ff.store.ref(id).onSnapshot((s) => seen.push([s.get('progress'), s.get('currentStep')]));
+    await waitFor(() => seen.some(([p]) => p === 25), 'progress 25 in the listener');
+    gate.open();
+    await waitFor(() => seen.some(([p]) => p === 100), 'completion in the listener');
+    unsubscribe();
+    expect(seen.map(([p]) => p)).toEqual(expect.arrayContaining([25, 100]));
+  });
+
+  it('commits staged writes with the completion exactly once, and none for a failed attempt', async () => {
+    const ledger = db.collection('ledger');
+    const pay = defineTask({
+      type: 'pay',
+      params: z.object({ account: z.string() }),
+      retry: { maxRetries: 2, baseDelayMs: 5 },
+      run: (p, ctx) => {
+        ctx.writes.set(ledger.doc(`${p.account}-attempt-${ctx.attempt}`), { attempt: ctx.attempt });
+        if (ctx.attempt < 3) throw new Error('after staging, before completion');
+        return 'paid';
+      },
+    });
+    const ff = await executor([pay]);
+    const t = await settled(ff, await ff.submit('pay', { account: 'acct1' }));
+    expect(t.status).toBe('completed');
+    const entries = await ledger.where('attempt', '>=', 1).get();
+    expect(entries.docs.map((d) => d.id)).toEqual(['acct1-attempt-3']);
+  });
+
+  it('writeInBatches commits a batch per group and its stats land in the result', async () => {
+    const items = db.collection('bulk');
+    const bulk = defineTask({
+      type: 'bulk',
+      params: z.object({ n: z.number() }),
+      run: async (p, ctx) => {
+        const stats = await writeInBatches(
+          db,
+          Array.from({ length: p.n }, (_, i) => i),
+          (i, batch, s) => {
+            batch.set(items.doc(`item-${i}`), { i });
+            if (i % 2 === 0) s.inc('even');
+          },
+          { batchSize: 100, signal: ctx.signal, progress: (pct) => ctx.progress(pct, 'writing') },
+        );
+        return { stats };
+      },
+    });
+    const ff = await executor([bulk]);
+    const t = await settled(ff, await ff.submit('bulk', { n: 250 }));
+    expect(t.result).toEqual({ stats: { items: 250, batches: 3, even: 125 } });
+    expect((await items.count().get()).data().count).toBe(250);
+  });
+
+  it('a result Firestore cannot store fails the task clearly instead of leaving it running', async () => {
+    const huge = defineTask({ type: 'huge', params: z.object({}), run: () => 'x'.repeat(1_100_000) });
+    const ff = await executor([huge]);
+    const t = await settled(ff, await ff.submit('huge', {}));
+    expect(t).toMatchObject({ status: 'failed', error: { name: 'NonRetriableError', retriable: false } });
+    expect(t.error!.message).toMatch(/could not be stored/);
+  });
+});
+
+describe('graceful shutdown', () => {
+  it('aborts running tasks with reason shutdown after the grace period and another executor resumes them at once', async () => {
+    const reasons: string[] = [];
+    const gate = latch();
+    const resumable = (who: string) =>
+      defineTask({
+        type: 'resumable',
+        params: z.object({}),
+        run: async (_p, ctx) => {
+          if (who === 'first') {
+            gate.open();
+            await new Promise((resolve) => ctx.signal.addEventListener('abort', resolve));
+            reasons.push((ctx.signal.reason as AbortReason).kind);
+            ctx.signal.throwIfAborted();
+          }
+          return { who, attempt: ctx.attempt };
+        },
+      });
+    const first = createFireflow({ firestore: db, tasks: [resumable('first')], executor: inProcess({ shutdownGraceMs: 200, discover: false }) });
+    await first.start();
+    const id = await first.submit('resumable', {});
+    await gate.wait;
+    const second = await executor([resumable('second')], { discover: true, sweepIntervalMs: 60_000 });
+    const t0 = Date.now();
+    await first.shutdown();
+    expect(reasons).toEqual(['shutdown']);
+    const t = await settled(second, id);
+    // Picked up through the pending listener, not the (one-minute) lease sweep; the released attempt is not counted.
+    expect(Date.now() - t0).toBeLessThan(5_000);
+    expect(t).toMatchObject({ status: 'completed', result: { who: 'second', attempt: 1 }, attempt: 1 });
+  });
+
+  it('refuses new work after shutdown: tasks stay pending for other executors', async () => {
+    const noop = defineTask({ type: 'noop', params: z.object({}), run: () => null });
+    const ff = await executor([noop]);
+    await ff.shutdown();
+    const id = await ff.submit('noop', {});
+    await sleep(200);
+    expect((await ff.get(id)).status).toBe('pending');
+  });
+});
