@@ -90,6 +90,9 @@ export function prepareEmulatorEnv(env = process.env) {
     }
   }
   out.GCLOUD_PROJECT ??= DEFAULT_PROJECT;
+  // Everything runs against local emulators: stop Google's auth libraries from probing the cloud metadata server
+  // (the gRPC client pool does when it opens another channel under load).
+  out.METADATA_SERVER_DETECTION = 'none';
   // firebase-tools checks for updates and asks about analytics otherwise; neither has a network here.
   out.NO_UPDATE_NOTIFIER = '1';
   out.FIREBASE_CLI_DISABLE_UPDATE_CHECK ??= 'true';

@@ -296,6 +296,17 @@ describe('graceful shutdown', () => {
     expect(t).toMatchObject({ status: 'completed', result: { who: 'second', attempt: 1 }, attempt: 1 });
   });
 
+  it('hands back a task whose handler ignores the abort, so shutdown never hangs', async () => {
+    const gate = latch();
+    const stubborn = defineTask({ type: 'stubborn', params: z.object({}), run: async () => { gate.open(); await new Promise(() => {}); } });
+    const ff = createFireflow({ firestore: db, tasks: [stubborn], executor: inProcess({ shutdownGraceMs: 100, discover: false }) });
+    await ff.start();
+    const id = await ff.submit('stubborn', {});
+    await gate.wait;
+    await ff.shutdown();
+    expect(await ff.get(id)).toMatchObject({ status: 'pending', attempt: 0, leaseOwner: null });
+  });
+
   it('refuses new work after shutdown: tasks stay pending for other executors', async () => {
     const noop = defineTask({ type: 'noop', params: z.object({}), run: () => null });
     const ff = await executor([noop]);

@@ -85,6 +85,19 @@ export class Attempt {
     if (!this.controller.signal.aborted) this.controller.abort(reason);
   }
 
+  /** Hands the task back as pending now, for a handler that would not stop; its own outcome is then discarded. */
+  async release(): Promise<void> {
+    this.finishing = true;
+    clearTimeout(this.flushTimer);
+    clearInterval(this.heartbeat);
+    clearTimeout(this.timeout);
+    await this.write('released', this.releaseChange());
+  }
+
+  private releaseChange(): TaskWrite {
+    return { status: 'pending', attempt: this.lease.attempt - 1, leaseOwner: null, leaseExpiresAt: null, runAfter: null, progress: this.percent, currentStep: this.step };
+  }
+
   /** A newer version of the document seen by a listener: adopt it as the lease token, react to a cancel request. */
   observe(v: Versioned): void {
     const t = v.task;
@@ -201,7 +214,7 @@ export class Attempt {
       }
     }
     if (reason instanceof ShutdownError) {
-      return this.write('released', { status: 'pending', attempt: this.lease.attempt - 1, leaseOwner: null, leaseExpiresAt: null, runAfter: null, ...progress });
+      return this.write('released', this.releaseChange());
     }
     if (reason instanceof TaskCancelledError) {
       return this.write('cancelled', terminal('cancelled', progress, retentionMs));

@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import type { DocumentSnapshot, QuerySnapshot } from 'firebase-admin/firestore';
+import type { DocumentSnapshot, Query, QuerySnapshot } from 'firebase-admin/firestore';
 import { MalformedTaskError, ShutdownError, TaskCancelledError } from '../core/errors.js';
 import { OWNED_QUERY, PENDING_QUERY, applyEquals, applyOrder } from '../core/queries.js';
 import type { Lease, Versioned } from '../core/store.js';
@@ -41,6 +41,9 @@ export interface ResolvedInProcessOptions {
   discoverWindow: number;
   id: string;
 }
+
+/** How long shutdown waits for aborted handlers to return before releasing their tasks regardless, in ms. */
+const ABANDON_AFTER_ABORT_MS = 2_000;
 
 const DEFAULT_CONCURRENCY: Record<QueueName, number> = { high: 4, default: 4, low: 2 };
 
@@ -140,13 +143,27 @@ export class InProcessExecutor implements Executor {
     const { store } = this.runtime;
     // Cancel requests written by other processes reach the tasks this executor runs through this listener.
     const owned = applyEquals(store.collection, OWNED_QUERY, { leaseOwner: this.id });
-    this.unsubscribe.push(owned.onSnapshot((snap) => this.onOwned(snap), (error) => this.runtime.log.error('owned-task listener failed', { error: String(error) })));
+    this.listen('owned-task', owned, (snap) => this.onOwned(snap));
     if (this.options.discover && this.options.discoverWindow > 0) {
       const pending = applyOrder(applyEquals(store.collection, PENDING_QUERY, { status: 'pending' }), PENDING_QUERY, false).limit(this.options.discoverWindow);
-      this.unsubscribe.push(pending.onSnapshot((snap) => this.onPending(snap), (error) => this.runtime.log.error('pending-task listener failed', { error: String(error) })));
+      this.listen('pending-task', pending, (snap) => this.onPending(snap));
     }
     this.sweep();
     this.sweepTimer = setInterval(() => this.sweep(), this.options.sweepIntervalMs);
+  }
+
+  /** Subscribes, and re-subscribes a second after an error for as long as the executor runs. */
+  private listen(what: string, query: Query, onSnap: (snap: QuerySnapshot) => void): void {
+    let current: (() => void) | undefined;
+    const subscribe = () => {
+      if (this.state !== 'running') return;
+      current = query.onSnapshot(onSnap, (error) => {
+        this.runtime.log.error(`${what} listener failed; re-subscribing in 1 s`, { error: String(error) });
+        setTimeout(subscribe, 1_000).unref();
+      });
+    };
+    subscribe();
+    this.unsubscribe.push(() => current?.());
   }
 
   reserve(queue: QueueName): Reservation | undefined {
@@ -189,11 +206,14 @@ export class InProcessExecutor implements Executor {
     this.waiting.clear();
     for (const q of Object.values(this.queues)) q.ready.clear();
     const all = () => Promise.allSettled([...this.attempts.values()].map((a) => a.done));
-    const grace = await Promise.race([all().then(() => true), sleep(this.options.shutdownGraceMs).then(() => false)]);
-    if (!grace) {
-      this.runtime.log.warn('shutdown grace period over; releasing running tasks', { running: this.attempts.size });
+    const finished = await Promise.race([all().then(() => true), sleep(this.options.shutdownGraceMs).then(() => false)]);
+    if (!finished) {
+      this.runtime.log.warn('shutdown grace period over; aborting running tasks', { running: this.attempts.size });
       for (const a of this.attempts.values()) a.abort(new ShutdownError());
-      await all();
+      // A handler that ignores its signal cannot be stopped; hand its task back anyway so another process resumes it.
+      // Its own outcome write will then find the lease gone and be discarded.
+      const settled = await Promise.race([all().then(() => true), sleep(ABANDON_AFTER_ABORT_MS).then(() => false)]);
+      if (!settled) await Promise.allSettled([...this.attempts.values()].map((a) => a.release()));
     }
     await this.sweeping;
     this.state = 'stopped';
