@@ -79,6 +79,8 @@ describe('submit and query', () => {
     expect(task).toMatchObject({ type: 'echo', params: { text: 'ab', times: 2 }, result: { echoed: 'abab' }, attempt: 1, progress: 100, ownerUid: 'u1', error: null, leaseOwner: null });
     expect(task.completedAt).toBeInstanceOf(Date);
     expect(task.expireAt!.getTime()).toBeGreaterThan(Date.now() + 29 * 24 * 3600_000);
+    // Metrics are recorded once the outcome write returns, a moment after a reader can see it.
+    await waitFor(() => ff.metrics().byType.echo?.outcomes.completed, 'metrics');
     const stats = ff.metrics().byType.echo!;
     expect(stats.outcomes.completed).toBeGreaterThanOrEqual(1);
     expect(stats.durationMs.count).toBeGreaterThanOrEqual(1);

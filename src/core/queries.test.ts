@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { EXPIRED_LEASE_QUERY, LIST_FILTER_FIELDS, OWNED_QUERY, PENDING_QUERY, countQuerySpec, listQuerySpec, requiredIndex, type QuerySpec, type TaskFilter } from './queries.js';
+import { EXPIRED_LEASE_QUERY, LIST_FILTER_FIELDS, PENDING_QUERY, countQuerySpec, listQuerySpec, requiredIndex, type QuerySpec, type TaskFilter } from './queries.js';
 import { TASKS_COLLECTION } from './task.js';
 
 interface IndexFile {
@@ -37,7 +37,6 @@ describe('firestore.indexes.json serves every query the library makes', () => {
   const specs: Array<[string, QuerySpec]> = [
     ['pending listener', PENDING_QUERY],
     ['lease sweep', EXPIRED_LEASE_QUERY],
-    ['owned listener', OWNED_QUERY],
     ...allFilters().map((f): [string, QuerySpec] => [`list ${JSON.stringify(f)}`, listQuerySpec(f)]),
     ...allFilters().map((f): [string, QuerySpec] => [`count ${JSON.stringify(f)}`, countQuerySpec(f)]),
   ];

@@ -54,9 +54,6 @@ export const EXPIRED_LEASE_QUERY: QuerySpec = {
   orderBy: [['leaseExpiresAt', 'asc']],
 };
 
-/** Running tasks one executor owns; it watches them for cancel requests. Single field: no composite index. */
-export const OWNED_QUERY: QuerySpec = { equals: ['leaseOwner'], orderBy: [] };
-
 export function applyEquals(ref: CollectionReference, spec: QuerySpec, values: Record<string, unknown>): Query {
   let q: Query = ref;
   for (const field of spec.equals) q = q.where(field, '==', values[field]);

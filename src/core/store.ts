@@ -71,6 +71,23 @@ function applyStaged(batch: WriteBatch, ops: readonly StagedOp[]): void {
   }
 }
 
+/**
+ * Runs a Firestore call again after a transient error (UNKNOWN, UNAVAILABLE, ABORTED, …), with exponential backoff
+ * from 50 ms. Only for calls that are safe to repeat: reads, and writes whose repeat is detected (a create meets
+ * ALREADY_EXISTS, a guarded update meets its precondition).
+ */
+async function retryTransient<T>(call: () => Promise<T>): Promise<T> {
+  for (let retry = 0; ; retry++) {
+    try {
+      return await call();
+    } catch (error) {
+      const code = grpcCode(error);
+      if (code === undefined || !TRANSIENT.has(code) || retry >= TRANSIENT_RETRIES) throw error;
+      await new Promise((r) => setTimeout(r, 50 * 2 ** retry));
+    }
+  }
+}
+
 function grpcCode(error: unknown): number | undefined {
   const code = (error as { code?: unknown } | null)?.code;
   return typeof code === 'number' ? code : undefined;
@@ -138,7 +155,7 @@ export class TaskStore {
   }
 
   async read(id: string): Promise<Versioned | null> {
-    return this.fromSnapshot(await this.ref(id).get());
+    return this.fromSnapshot(await retryTransient(() => this.ref(id).get()));
   }
 
   async get(id: string): Promise<Task | null> {
@@ -148,7 +165,8 @@ export class TaskStore {
   /** Creates the document; `null` when a task with this id already exists (deduplication by id). */
   async create(id: string, data: Record<string, unknown>): Promise<Timestamp | null> {
     try {
-      const result = await this.ref(id).create({ ...data, createdAt: FieldValue.serverTimestamp(), updatedAt: FieldValue.serverTimestamp() });
+      // A create repeated after an ambiguous failure that did land meets ALREADY_EXISTS: reported as a duplicate.
+      const result = await retryTransient(() => this.ref(id).create({ ...data, createdAt: FieldValue.serverTimestamp(), updatedAt: FieldValue.serverTimestamp() }));
       this.writes.create++;
       return result.writeTime;
     } catch (error) {
@@ -159,22 +177,21 @@ export class TaskStore {
 
   /** One commit guarded by `lastUpdateTime`; 'conflict' when the document changed (or vanished) since then. */
   private async commitIfUnchanged(id: string, kind: WriteKind, change: TaskWrite, updateTime: Timestamp, staged: readonly StagedOp[]): Promise<Timestamp | 'conflict'> {
-    for (let retry = 0; ; retry++) {
-      // A WriteBatch commits once; each try builds its own.
-      const batch = this.db.batch();
-      batch.update(this.ref(id), { ...change, updatedAt: FieldValue.serverTimestamp() } as UpdateData<DocumentData>, { lastUpdateTime: updateTime });
-      applyStaged(batch, staged);
-      try {
-        const results = await batch.commit();
-        this.writes[kind]++;
-        return results[0]!.writeTime;
-      } catch (error) {
-        const code = grpcCode(error);
-        // A commit that failed ambiguously may have landed; if so the retry meets a conflict and the caller re-reads.
-        if (code === FAILED_PRECONDITION || code === NOT_FOUND) return 'conflict';
-        if (code === undefined || !TRANSIENT.has(code) || retry >= TRANSIENT_RETRIES) throw error;
-        await new Promise((r) => setTimeout(r, 50 * 2 ** retry));
-      }
+    try {
+      const results = await retryTransient(() => {
+        // A WriteBatch commits once; each try builds its own.
+        const batch = this.db.batch();
+        batch.update(this.ref(id), { ...change, updatedAt: FieldValue.serverTimestamp() } as UpdateData<DocumentData>, { lastUpdateTime: updateTime });
+        applyStaged(batch, staged);
+        return batch.commit();
+      });
+      this.writes[kind]++;
+      return results[0]!.writeTime;
+    } catch (error) {
+      const code = grpcCode(error);
+      // Also what a repeat of a commit that landed despite an ambiguous error meets; the caller re-reads.
+      if (code === FAILED_PRECONDITION || code === NOT_FOUND) return 'conflict';
+      throw error;
     }
   }
 
@@ -259,7 +276,7 @@ export class TaskStore {
       EXPIRED_LEASE_QUERY,
       false,
     ).limit(limit);
-    const snap = await query.get();
+    const snap = await retryTransient(() => query.get());
     const requeued: Versioned[] = [];
     for (const doc of snap.docs) {
       let known: Versioned | null;
@@ -347,7 +364,7 @@ export class TaskStore {
       const c = decodeCursor(options.cursor);
       query = query.startAfter(new Timestamp(c.s, c.n), c.id);
     }
-    const snap = await query.limit(limit).get();
+    const snap = await retryTransient(() => query.limit(limit).get());
     const page: TaskPage = { tasks: [], invalid: [] };
     for (const doc of snap.docs) {
       try {
@@ -367,7 +384,7 @@ export class TaskStore {
 
   async count(filter: TaskFilter = {}): Promise<number> {
     const spec = countQuerySpec(filter);
-    const snap = await applyEquals(this.collection, spec, filter as Record<string, unknown>).count().get();
+    const snap = await retryTransient(() => applyEquals(this.collection, spec, filter as Record<string, unknown>).count().get());
     return snap.data().count;
   }
 }

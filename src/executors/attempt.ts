@@ -63,6 +63,7 @@ export class Attempt {
   private heartbeat: NodeJS.Timeout | undefined;
   private timeout: NodeJS.Timeout | undefined;
   private finishing = false;
+  private unwatch: (() => void) | undefined;
 
   constructor(
     private readonly runtime: ExecutorRuntime,
@@ -87,11 +88,16 @@ export class Attempt {
 
   /** Hands the task back as pending now, for a handler that would not stop; its own outcome is then discarded. */
   async release(): Promise<void> {
+    this.stopTimers();
+    await this.write('released', this.releaseChange());
+  }
+
+  private stopTimers(): void {
     this.finishing = true;
     clearTimeout(this.flushTimer);
     clearInterval(this.heartbeat);
     clearTimeout(this.timeout);
-    await this.write('released', this.releaseChange());
+    this.unwatch?.();
   }
 
   private releaseChange(): TaskWrite {
@@ -170,6 +176,19 @@ export class Attempt {
       this.timeout = setTimeout(() => this.abort(new TaskTimeoutError(ms)), ms);
     }
     if (this.task.cancelRequested) this.abort(new TaskCancelledError());
+    // Cancel requests from any process arrive through this listener. A document listener, not a query over the
+    // collection: those are re-evaluated on every write to it, which the emulator does by rescanning the collection.
+    this.unwatch = this.runtime.store.ref(this.task.id).onSnapshot(
+      (snap) => {
+        try {
+          const v = this.runtime.store.fromSnapshot(snap);
+          if (v) this.observe(v);
+        } catch (error) {
+          this.log.warn('ignoring an unreadable snapshot of the running task', { error: String(error) });
+        }
+      },
+      (error) => this.log.warn('task document listener failed; cancel requests now arrive with the next lease renewal', { error: String(error) }),
+    );
 
     let value: unknown = null;
     let thrown: unknown;
@@ -186,10 +205,7 @@ export class Attempt {
       thrown = error;
     }
     const durationMs = performance.now() - started;
-    this.finishing = true;
-    clearTimeout(this.flushTimer);
-    clearInterval(this.heartbeat);
-    clearTimeout(this.timeout);
+    this.stopTimers();
     await this.inFlight;
 
     const result = await this.finish(ok, value, thrown);

@@ -1,8 +1,8 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import type { DocumentSnapshot, Query, QuerySnapshot } from 'firebase-admin/firestore';
+import type { DocumentSnapshot, QuerySnapshot } from 'firebase-admin/firestore';
 import { MalformedTaskError, ShutdownError, TaskCancelledError } from '../core/errors.js';
-import { OWNED_QUERY, PENDING_QUERY, applyEquals, applyOrder } from '../core/queries.js';
+import { PENDING_QUERY, applyEquals, applyOrder } from '../core/queries.js';
 import type { Lease, Versioned } from '../core/store.js';
 import { QUEUE_NAMES, type QueueName, type Task } from '../core/task.js';
 import { Attempt, type ExecutorRuntime } from './attempt.js';
@@ -41,6 +41,9 @@ export interface ResolvedInProcessOptions {
   discoverWindow: number;
   id: string;
 }
+
+/** How long the pending listener stays subscribed after the executor became busy, in ms. */
+const DISCOVERY_LINGER_MS = 1_000;
 
 /** How long shutdown waits for aborted handlers to return before releasing their tasks regardless, in ms. */
 const ABANDON_AFTER_ABORT_MS = 2_000;
@@ -118,7 +121,8 @@ export class InProcessExecutor implements Executor {
   private readonly waiting = new Map<string, Entry>();
   private readonly delayed = new Map<string, NodeJS.Timeout>();
   private readonly attempts = new Map<string, Attempt>();
-  private readonly unsubscribe: Array<() => void> = [];
+  private discovery: (() => void) | undefined;
+  private discoveryLinger: NodeJS.Timeout | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
   private sweeping: Promise<void> | null = null;
   private seq = 0;
@@ -140,30 +144,53 @@ export class InProcessExecutor implements Executor {
   async start(): Promise<void> {
     if (this.state !== 'new') throw new Error(`executor ${this.id} was already started`);
     this.state = 'running';
-    const { store } = this.runtime;
-    // Cancel requests written by other processes reach the tasks this executor runs through this listener.
-    const owned = applyEquals(store.collection, OWNED_QUERY, { leaseOwner: this.id });
-    this.listen('owned-task', owned, (snap) => this.onOwned(snap));
-    if (this.options.discover && this.options.discoverWindow > 0) {
-      const pending = applyOrder(applyEquals(store.collection, PENDING_QUERY, { status: 'pending' }), PENDING_QUERY, false).limit(this.options.discoverWindow);
-      this.listen('pending-task', pending, (snap) => this.onPending(snap));
-    }
+    this.updateDiscovery();
     this.sweep();
     this.sweepTimer = setInterval(() => this.sweep(), this.options.sweepIntervalMs);
   }
 
-  /** Subscribes, and re-subscribes a second after an error for as long as the executor runs. */
-  private listen(what: string, query: Query, onSnap: (snap: QuerySnapshot) => void): void {
-    let current: (() => void) | undefined;
-    const subscribe = () => {
-      if (this.state !== 'running') return;
-      current = query.onSnapshot(onSnap, (error) => {
-        this.runtime.log.error(`${what} listener failed; re-subscribing in 1 s`, { error: String(error) });
-        setTimeout(subscribe, 1_000).unref();
-      });
-    };
-    subscribe();
-    this.unsubscribe.push(() => current?.());
+  /**
+   * The pending-task listener runs only while this executor could take more work than it has queued locally. Busy,
+   * it needs no discovery, and every query listener on the collection makes each write to it cost more (on the
+   * emulator, a rescan of the collection; in production, a billed read per change).
+   */
+  private updateDiscovery(): void {
+    if (!this.options.discover || this.options.discoverWindow === 0) return;
+    const wanted = this.state === 'running' && QUEUE_NAMES.some((q) => this.queues[q].active < this.options.concurrency[q] && this.queues[q].ready.size === 0);
+    if (wanted) {
+      clearTimeout(this.discoveryLinger);
+      this.discoveryLinger = undefined;
+      if (!this.discovery) this.subscribePending();
+    } else if (this.discovery && !this.discoveryLinger) {
+      // Linger briefly so a queue that drains and refills does not churn subscriptions.
+      this.discoveryLinger = setTimeout(() => {
+        this.discoveryLinger = undefined;
+        this.discovery?.();
+        this.discovery = undefined;
+        this.updateDiscovery();
+      }, DISCOVERY_LINGER_MS);
+    }
+  }
+
+  private subscribePending(): void {
+    const { store } = this.runtime;
+    const query = applyOrder(applyEquals(store.collection, PENDING_QUERY, { status: 'pending' }), PENDING_QUERY, false).limit(this.options.discoverWindow);
+    const unsubscribe = query.onSnapshot(
+      (snap) => this.onPending(snap),
+      (error) => {
+        this.runtime.log.error('pending-task listener failed; re-subscribing in 1 s', { error: String(error) });
+        if (this.discovery === unsubscribe) this.discovery = undefined;
+        setTimeout(() => this.updateDiscovery(), 1_000).unref();
+      },
+    );
+    this.discovery = unsubscribe;
+  }
+
+  private stopDiscovery(): void {
+    clearTimeout(this.discoveryLinger);
+    this.discoveryLinger = undefined;
+    this.discovery?.();
+    this.discovery = undefined;
   }
 
   reserve(queue: QueueName): Reservation | undefined {
@@ -200,7 +227,7 @@ export class InProcessExecutor implements Executor {
     if (this.state === 'stopped' || this.state === 'stopping') return;
     this.state = 'stopping';
     clearInterval(this.sweepTimer);
-    for (const u of this.unsubscribe.splice(0)) u();
+    this.stopDiscovery();
     for (const t of this.delayed.values()) clearTimeout(t);
     this.delayed.clear();
     this.waiting.clear();
@@ -251,6 +278,11 @@ export class InProcessExecutor implements Executor {
   /** Starts claims while queues have free slots. Stale heap entries (replaced or dropped) are skipped. */
   private pump(): void {
     if (this.state !== 'running') return;
+    this.pumpQueues();
+    this.updateDiscovery();
+  }
+
+  private pumpQueues(): void {
     for (const name of QUEUE_NAMES) {
       const q = this.queues[name];
       while (q.active < this.options.concurrency[name] && q.ready.size > 0) {
@@ -312,16 +344,6 @@ export class InProcessExecutor implements Executor {
       }
       const v = this.parse(change.doc);
       if (v) this.add(v, true);
-    }
-  }
-
-  private onOwned(snap: QuerySnapshot): void {
-    for (const change of snap.docChanges()) {
-      if (change.type === 'removed') continue;
-      const attempt = this.attempts.get(change.doc.id);
-      if (!attempt) continue;
-      const v = this.parse(change.doc);
-      if (v) attempt.observe(v);
     }
   }
 
