@@ -26,6 +26,9 @@ export interface ExecutorRuntime {
   retentionMs: number;
 }
 
+/** How long an attempt runs before it starts watching its document for cancel requests, in ms. */
+const WATCH_DELAY_MS = 250;
+
 export interface AttemptOptions {
   /** Lease length, ms; renewed every third of it. */
   leaseMs: number;
@@ -64,6 +67,7 @@ export class Attempt {
   private timeout: NodeJS.Timeout | undefined;
   private finishing = false;
   private unwatch: (() => void) | undefined;
+  private watchTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly runtime: ExecutorRuntime,
@@ -92,8 +96,23 @@ export class Attempt {
     await this.write('released', this.releaseChange());
   }
 
+  private watch(): void {
+    this.unwatch = this.runtime.store.ref(this.task.id).onSnapshot(
+      (snap) => {
+        try {
+          const v = this.runtime.store.fromSnapshot(snap);
+          if (v) this.observe(v);
+        } catch (error) {
+          this.log.warn('ignoring an unreadable snapshot of the running task', { error: String(error) });
+        }
+      },
+      (error) => this.log.warn('task document listener failed; cancel requests now arrive with the next lease renewal', { error: String(error) }),
+    );
+  }
+
   private stopTimers(): void {
     this.finishing = true;
+    clearTimeout(this.watchTimer);
     clearTimeout(this.flushTimer);
     clearInterval(this.heartbeat);
     clearTimeout(this.timeout);
@@ -176,19 +195,10 @@ export class Attempt {
       this.timeout = setTimeout(() => this.abort(new TaskTimeoutError(ms)), ms);
     }
     if (this.task.cancelRequested) this.abort(new TaskCancelledError());
-    // Cancel requests from any process arrive through this listener. A document listener, not a query over the
-    // collection: those are re-evaluated on every write to it, which the emulator does by rescanning the collection.
-    this.unwatch = this.runtime.store.ref(this.task.id).onSnapshot(
-      (snap) => {
-        try {
-          const v = this.runtime.store.fromSnapshot(snap);
-          if (v) this.observe(v);
-        } catch (error) {
-          this.log.warn('ignoring an unreadable snapshot of the running task', { error: String(error) });
-        }
-      },
-      (error) => this.log.warn('task document listener failed; cancel requests now arrive with the next lease renewal', { error: String(error) }),
-    );
+    // Cancel requests from any process arrive through a listener on this task's document (not a query over the
+    // collection: those are re-evaluated on every write to it). Started after WATCH_DELAY_MS so short tasks never pay
+    // for one; its first snapshot shows a cancel requested before then.
+    this.watchTimer = setTimeout(() => this.watch(), WATCH_DELAY_MS);
 
     let value: unknown = null;
     let thrown: unknown;

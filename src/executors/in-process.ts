@@ -150,13 +150,17 @@ export class InProcessExecutor implements Executor {
   }
 
   /**
-   * The pending-task listener runs only while this executor could take more work than it has queued locally. Busy,
-   * it needs no discovery, and every query listener on the collection makes each write to it cost more (on the
-   * emulator, a rescan of the collection; in production, a billed read per change).
+   * The pending-task listener runs only while this executor is idle or short of work. With a backlog it needs no
+   * discovery, and every query listener on the collection makes each write to it cost more (on the emulator, a
+   * rescan of the collection; in production, a billed read per change in the listener's window).
    */
   private updateDiscovery(): void {
     if (!this.options.discover || this.options.discoverWindow === 0) return;
-    const wanted = this.state === 'running' && QUEUE_NAMES.some((q) => this.queues[q].active < this.options.concurrency[q] && this.queues[q].ready.size === 0);
+    // Wanted while some queue has a free slot and nothing is queued here: with a local backlog the executor has
+    // work for its next free slot already, and other executors (or this one, once idle) find the rest.
+    const backlog = QUEUE_NAMES.some((q) => this.queues[q].ready.size > 0);
+    const spare = QUEUE_NAMES.some((q) => this.queues[q].active < this.options.concurrency[q]);
+    const wanted = this.state === 'running' && spare && !backlog;
     if (wanted) {
       clearTimeout(this.discoveryLinger);
       this.discoveryLinger = undefined;
