@@ -273,6 +273,27 @@ describe('progress and side effects', () => {
   });
 });
 
+describe('leases', () => {
+  it('renews the lease while a long task runs, so no sweep takes it over', async () => {
+    const runs: number[] = [];
+    const long = defineTask({
+      type: 'outlives-lease',
+      params: z.object({}),
+      run: async (_p, ctx) => {
+        runs.push(ctx.attempt);
+        await sleep(1_500); // five lease lengths
+        return 'done';
+      },
+    });
+    const ff = await executor([long], { leaseMs: 300, sweepIntervalMs: 50 });
+    const t = await settled(ff, await ff.submit('outlives-lease', {}));
+    expect(t).toMatchObject({ status: 'completed', attempt: 1 });
+    expect(runs).toEqual([1]);
+    expect(ff.store.writes.heartbeat).toBeGreaterThanOrEqual(3);
+    expect(ff.store.writes.sweep).toBe(0);
+  });
+});
+
 describe('graceful shutdown', () => {
   it('aborts running tasks with reason shutdown after the grace period and another executor resumes them at once', async () => {
     const reasons: string[] = [];

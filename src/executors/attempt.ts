@@ -61,6 +61,8 @@ export class Attempt {
   private step: string | null;
   private dirty = false;
   private lastWriteAt = 0;
+  /** When the lease this attempt last wrote runs out, ms on this machine's clock. */
+  private leaseExpiresAt: number;
   private inFlight: Promise<void> | null = null;
   private flushTimer: NodeJS.Timeout | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
@@ -76,6 +78,7 @@ export class Attempt {
     private readonly def: TaskDefinition,
     private readonly options: AttemptOptions,
   ) {
+    this.leaseExpiresAt = task.leaseExpiresAt?.getTime() ?? Date.now();
     this.percent = task.progress;
     this.step = task.currentStep;
     this.log = runtime.log.child({ taskId: task.id, type: task.type, attempt: lease.attempt });
@@ -162,14 +165,12 @@ export class Attempt {
     if (this.finishing || this.inFlight) return;
     this.dirty = false;
     this.lastWriteAt = Date.now();
-    const change: TaskWrite = {
-      progress: this.percent,
-      currentStep: this.step,
-      leaseExpiresAt: Timestamp.fromMillis(Date.now() + this.options.leaseMs),
-    };
+    const expiresAt = Date.now() + this.options.leaseMs;
+    const change: TaskWrite = { progress: this.percent, currentStep: this.step, leaseExpiresAt: Timestamp.fromMillis(expiresAt) };
     this.inFlight = this.runtime.store
       .writeOwned(this.lease, 'heartbeat', change)
       .then((r) => {
+        if (!r.lost) this.leaseExpiresAt = expiresAt;
         if (r.lost) this.abort(new LeaseLostError());
         else if (r.cancelRequested) this.abort(new TaskCancelledError());
       })
@@ -187,8 +188,10 @@ export class Attempt {
     const started = performance.now();
     const { leaseMs } = this.options;
     this.lastWriteAt = Date.now(); // the claim itself just wrote the lease
+    // Renew once a third of the lease is used up, counted from when it was written (the claim may have taken a
+    // while to commit), not from when this attempt started.
     this.heartbeat = setInterval(() => {
-      if (Date.now() - this.lastWriteAt >= leaseMs / 3) this.flush();
+      if (this.leaseExpiresAt - Date.now() <= (2 * leaseMs) / 3) this.flush();
     }, Math.max(10, Math.floor(leaseMs / 6)));
     if (this.def.timeoutMs !== undefined) {
       const ms = this.def.timeoutMs;

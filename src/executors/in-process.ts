@@ -121,6 +121,7 @@ export class InProcessExecutor implements Executor {
   private readonly waiting = new Map<string, Entry>();
   private readonly delayed = new Map<string, NodeJS.Timeout>();
   private readonly attempts = new Map<string, Attempt>();
+  private readonly afterAttempt = new Map<string, { v: Versioned; fromListener: boolean }>();
   private discovery: (() => void) | undefined;
   private discoveryLinger: NodeJS.Timeout | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
@@ -253,7 +254,12 @@ export class InProcessExecutor implements Executor {
   private add(v: Versioned, fromListener: boolean): void {
     if (this.state !== 'running') return;
     const { task } = v;
-    if (!this.runtime.definitions.has(task.type) || task.status !== 'pending' || this.attempts.has(task.id)) return;
+    if (!this.runtime.definitions.has(task.type) || task.status !== 'pending') return;
+    if (this.attempts.has(task.id)) {
+      // Re-queued while a stale attempt here still runs (its lease expired): take it up once that attempt ends.
+      this.afterAttempt.set(task.id, { v, fromListener });
+      return;
+    }
     const existing = this.waiting.get(task.id);
     if (existing && existing.v.updateTime.valueOf() >= v.updateTime.valueOf()) return;
     const entry: Entry = { v, seq: existing?.seq ?? this.seq++, fromListener: fromListener && (existing?.fromListener ?? true) };
@@ -329,10 +335,14 @@ export class InProcessExecutor implements Executor {
       (r) => {
         settle();
         if (r.next) this.add(r.next, false); // a retry: runs again here when due
+        const later = this.afterAttempt.get(task.id);
+        this.afterAttempt.delete(task.id);
+        if (later && r.outcome === 'lost') this.add(later.v, later.fromListener);
         this.pump();
       },
       (error: unknown) => {
         settle();
+        this.afterAttempt.delete(task.id);
         this.runtime.log.error('could not record the outcome; the lease sweep will recover the task', { taskId: task.id, error: String(error) });
         this.pump();
       },
