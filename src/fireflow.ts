@@ -136,6 +136,7 @@ export class Fireflow {
       runAfter: null,
       cancelRequested: false,
       expireAt: null,
+      writeToken: null,
     };
     const reservation = this.executor?.reserve(task.queue);
     const { id: _id, ...doc } = task;

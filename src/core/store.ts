@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import {
   FieldValue,
   Timestamp,
@@ -164,15 +165,21 @@ export class TaskStore {
 
   /** Creates the document; `null` when a task with this id already exists (deduplication by id). */
   async create(id: string, data: Record<string, unknown>): Promise<Timestamp | null> {
+    const token = randomUUID();
     try {
-      // A create repeated after an ambiguous failure that did land meets ALREADY_EXISTS: reported as a duplicate.
-      const result = await retryTransient(() => this.ref(id).create({ ...data, createdAt: FieldValue.serverTimestamp(), updatedAt: FieldValue.serverTimestamp() }));
+      const result = await retryTransient(() =>
+        this.ref(id).create({ ...data, writeToken: token, createdAt: FieldValue.serverTimestamp(), updatedAt: FieldValue.serverTimestamp() }),
+      );
       this.writes.create++;
       return result.writeTime;
     } catch (error) {
-      if (grpcCode(error) === ALREADY_EXISTS) return null;
-      throw error;
+      if (grpcCode(error) !== ALREADY_EXISTS) throw error;
     }
+    // Either a real duplicate, or our own create that landed despite an ambiguous error and was repeated.
+    const snap = await retryTransient(() => this.ref(id).get());
+    if (snap.get('writeToken') !== token) return null;
+    this.writes.create++;
+    return snap.updateTime!;
   }
 
   /** One commit guarded by `lastUpdateTime`; 'conflict' when the document changed (or vanished) since then. */
@@ -200,14 +207,29 @@ export class TaskStore {
    * re-deciding after a conflict. `known` skips the first read when the caller holds a recent version (from its own
    * write or a listener).
    */
-  async compareAndSet(id: string, kind: WriteKind, decide: Decide, known?: Versioned | null, staged: readonly StagedOp[] = []): Promise<CasResult> {
+  async compareAndSet(
+    id: string,
+    kind: WriteKind,
+    decide: Decide,
+    known?: Versioned | null,
+    staged: readonly StagedOp[] = [],
+    landed?: { token: string; before: Task },
+  ): Promise<CasResult> {
     let current = known ?? (await this.read(id));
+    let mine = landed;
     for (let round = 0; round < MAX_CAS_ROUNDS; round++) {
       if (!current) return { written: false, current: null };
+      // An earlier commit of ours that failed ambiguously (the emulator answers UNKNOWN under load) may have landed.
+      if (mine && current.task.writeToken === mine.token) {
+        this.writes[kind]++;
+        return { written: true, before: mine.before, updateTime: current.updateTime };
+      }
       const change = decide(current.task);
       if (!change) return { written: false, current: current.task };
-      const written = await this.commitIfUnchanged(id, kind, change, current.updateTime, staged);
+      const token = randomUUID();
+      const written = await this.commitIfUnchanged(id, kind, { ...change, writeToken: token }, current.updateTime, staged);
       if (written !== 'conflict') return { written: true, before: current.task, updateTime: written };
+      mine = { token, before: current.task };
       current = await this.read(id);
     }
     throw new Error(`task ${id}: gave up after ${MAX_CAS_ROUNDS} conflicting writes (${kind})`);
@@ -249,7 +271,8 @@ export class TaskStore {
    */
   async writeOwned(lease: Lease, kind: WriteKind, change: TaskWrite, staged: readonly StagedOp[] = []): Promise<{ lost: boolean; cancelRequested: boolean }> {
     // Usually nobody else wrote since the holder's last write: one commit, no read.
-    const fast = await this.commitIfUnchanged(lease.taskId, kind, change, lease.updateTime, staged);
+    const token = randomUUID();
+    const fast = await this.commitIfUnchanged(lease.taskId, kind, { ...change, writeToken: token }, lease.updateTime, staged);
     if (fast !== 'conflict') {
       lease.updateTime = fast;
       return { lost: false, cancelRequested: false };
@@ -260,6 +283,7 @@ export class TaskStore {
       (t) => (t.status === 'running' && t.leaseOwner === lease.owner && t.attempt === lease.attempt ? change : null),
       null,
       staged,
+      { token, before: { status: 'running', cancelRequested: false } as Task },
     );
     if (!r.written) return { lost: true, cancelRequested: r.current?.cancelRequested ?? false };
     lease.updateTime = r.updateTime;

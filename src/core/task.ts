@@ -71,6 +71,8 @@ export interface Task {
   cancelRequested: boolean;
   /** When a Firestore TTL policy on this field may delete the document (terminal tasks only). */
   expireAt: Date | null;
+  /** Id of the last state change, so a writer can tell its own commit landed after an ambiguous error. */
+  writeToken: string | null;
 }
 
 const timestamp = z.instanceof(Timestamp).transform((t) => t.toDate());
@@ -114,6 +116,7 @@ export const taskDocumentSchema = z.object({
   runAfter: nullableTimestamp,
   cancelRequested: z.boolean().default(false),
   expireAt: nullableTimestamp,
+  writeToken: z.string().nullable().default(null),
 });
 
 export function zodIssues(error: z.ZodError, prefix = ''): FieldIssue[] {
