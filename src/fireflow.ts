@@ -67,8 +67,8 @@ export class Fireflow {
     this.retentionMs = options.retentionMs ?? DEFAULT_RETENTION_MS;
     if (!Number.isFinite(this.retentionMs) || this.retentionMs <= 0) throw new TypeError(`retentionMs must be a number > 0, got ${JSON.stringify(options.retentionMs)}`);
     this.retryPolicies = options.retryPolicies ?? {};
-    this.store = new TaskStore(options.firestore, options.collection ?? TASKS_COLLECTION);
     this.log = options.logger ?? createLogger();
+    this.store = new TaskStore(options.firestore, options.collection ?? TASKS_COLLECTION, (message) => this.log.warn(message));
     const runtime: ExecutorRuntime = { store: this.store, definitions: this.definitions, log: this.log, metrics: this.metricsRecorder, retentionMs: this.retentionMs };
     this.executor = options.executor?.(runtime);
   }

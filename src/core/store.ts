@@ -8,6 +8,7 @@ import {
   type DocumentSnapshot,
   type Firestore,
   type UpdateData,
+  type WriteResult,
   type WriteBatch,
 } from 'firebase-admin/firestore';
 import { MalformedTaskError, TaskNotFoundError, TaskStateError, TaskValidationError } from './errors.js';
@@ -49,7 +50,7 @@ export interface Lease {
 /** A write a handler stages on its context, applied with the task's completion. */
 export type StagedOp =
   | { op: 'set'; ref: DocumentReference; data: Record<string, unknown>; merge: boolean }
-  | { op: 'update'; ref: DocumentReference; data: Record<string, unknown> }
+  | { op: 'update'; ref: DocumentReference; data: Record<string, unknown>; lastUpdateTime?: Timestamp }
   | { op: 'create'; ref: DocumentReference; data: Record<string, unknown> }
   | { op: 'delete'; ref: DocumentReference };
 
@@ -60,7 +61,8 @@ function applyStaged(batch: WriteBatch, ops: readonly StagedOp[]): void {
         batch.set(w.ref, w.data, { merge: w.merge });
         break;
       case 'update':
-        batch.update(w.ref, w.data);
+        if (w.lastUpdateTime) batch.update(w.ref, w.data, { lastUpdateTime: w.lastUpdateTime });
+        else batch.update(w.ref, w.data);
         break;
       case 'create':
         batch.create(w.ref, w.data);
@@ -92,6 +94,47 @@ async function retryTransient<T>(call: () => Promise<T>): Promise<T> {
 function grpcCode(error: unknown): number | undefined {
   const code = (error as { code?: unknown } | null)?.code;
   return typeof code === 'number' ? code : undefined;
+}
+
+/** The next task an executor would claim, offered to ride along with an outcome write. */
+export interface ClaimOffer {
+  known: Versioned;
+  owner: string;
+  leaseMs: number;
+}
+
+export interface Claimed {
+  task: Task;
+  lease: Lease;
+}
+
+export interface OwnedWrite {
+  /** The task is no longer running under this lease: the write was not made. */
+  lost: boolean;
+  cancelRequested: boolean;
+  /** With a `ClaimOffer`: the claimed task, or null when it could not be claimed along. */
+  claimed?: Claimed | null;
+}
+
+/** The change that claims `t`, or null when it is not pending and due. */
+function claimChange(t: Task, owner: string, leaseMs: number, now: number): TaskWrite | null {
+  if (t.status !== 'pending' || (t.runAfter && t.runAfter.getTime() > now)) return null;
+  return {
+    status: 'running',
+    attempt: t.attempt + 1,
+    leaseOwner: owner,
+    leaseExpiresAt: Timestamp.fromMillis(now + leaseMs),
+    startedAt: FieldValue.serverTimestamp(),
+    runAfter: null,
+  };
+}
+
+function claimed(before: Task, owner: string, leaseMs: number, now: number, updateTime: Timestamp): Claimed {
+  const attempt = before.attempt + 1;
+  return {
+    task: { ...before, status: 'running', attempt, leaseOwner: owner, leaseExpiresAt: new Date(now + leaseMs), runAfter: null, startedAt: new Date(now) },
+    lease: { taskId: before.id, owner, attempt, updateTime },
+  };
 }
 
 /** A write's data: a partial task document in its stored form (Timestamps, FieldValues). */
@@ -134,6 +177,8 @@ export class TaskStore {
   constructor(
     readonly db: Firestore,
     collection: string = TASKS_COLLECTION,
+    /** Where the store reports what it recovered from; unset, it says nothing. */
+    private readonly log?: (message: string) => void,
   ) {
     this.collection = db.collection(collection);
   }
@@ -183,7 +228,7 @@ export class TaskStore {
   }
 
   /** One commit guarded by `lastUpdateTime`; 'conflict' when the document changed (or vanished) since then. */
-  private async commitIfUnchanged(id: string, kind: WriteKind, change: TaskWrite, updateTime: Timestamp, staged: readonly StagedOp[]): Promise<Timestamp | 'conflict'> {
+  private async commitIfUnchanged(id: string, kind: WriteKind, change: TaskWrite, updateTime: Timestamp, staged: readonly StagedOp[]): Promise<WriteResult[] | 'conflict'> {
     try {
       const results = await retryTransient(() => {
         // A WriteBatch commits once; each try builds its own.
@@ -193,7 +238,7 @@ export class TaskStore {
         return batch.commit();
       });
       this.writes[kind]++;
-      return results[0]!.writeTime;
+      return results;
     } catch (error) {
       const code = grpcCode(error);
       // Also what a repeat of a commit that landed despite an ambiguous error meets; the caller re-reads.
@@ -228,7 +273,7 @@ export class TaskStore {
       if (!change) return { written: false, current: current.task };
       const token = randomUUID();
       const written = await this.commitIfUnchanged(id, kind, { ...change, writeToken: token }, current.updateTime, staged);
-      if (written !== 'conflict') return { written: true, before: current.task, updateTime: written };
+      if (written !== 'conflict') return { written: true, before: current.task, updateTime: written[0]!.writeTime };
       mine = { token, before: current.task };
       current = await this.read(id);
     }
@@ -239,44 +284,57 @@ export class TaskStore {
    * Takes a pending, due task for `owner`: status running, attempt + 1, lease until now + `leaseMs`.
    * Returns the lease, or null when the task is gone, not pending, not due, or another executor won the race.
    */
-  async claim(id: string, owner: string, leaseMs: number, known?: Versioned | null): Promise<{ task: Task; lease: Lease } | null> {
+  async claim(id: string, owner: string, leaseMs: number, known?: Versioned | null): Promise<Claimed | null> {
     const now = Date.now();
-    const r = await this.compareAndSet(
-      id,
-      'claim',
-      (t) =>
-        t.status === 'pending' && (!t.runAfter || t.runAfter.getTime() <= now)
-          ? {
-              status: 'running',
-              attempt: t.attempt + 1,
-              leaseOwner: owner,
-              leaseExpiresAt: Timestamp.fromMillis(now + leaseMs),
-              startedAt: FieldValue.serverTimestamp(),
-              runAfter: null,
-            }
-          : null,
-      known,
-    );
-    if (!r.written) return null;
-    const attempt = r.before.attempt + 1;
-    return {
-      task: { ...r.before, status: 'running', attempt, leaseOwner: owner, leaseExpiresAt: new Date(now + leaseMs), runAfter: null, startedAt: new Date() },
-      lease: { taskId: id, owner, attempt, updateTime: r.updateTime },
-    };
+    const r = await this.compareAndSet(id, 'claim', (t) => claimChange(t, owner, leaseMs, now), known);
+    return r.written ? claimed(r.before, owner, leaseMs, now, r.updateTime) : null;
   }
 
   /**
    * A write by the lease holder. Fails (returns `lost`) when the task is no longer running under this lease; then
    * the holder must stop: another executor has taken the task over or it was finished elsewhere.
    */
-  async writeOwned(lease: Lease, kind: WriteKind, change: TaskWrite, staged: readonly StagedOp[] = []): Promise<{ lost: boolean; cancelRequested: boolean }> {
-    // Usually nobody else wrote since the holder's last write: one commit, no read.
+  async writeOwned(lease: Lease, kind: WriteKind, change: TaskWrite, staged: readonly StagedOp[] = [], next?: ClaimOffer): Promise<OwnedWrite> {
     const token = randomUUID();
+    const now = Date.now();
+    const nextChange = next ? claimChange(next.known.task, next.owner, next.leaseMs, now) : null;
+    if (next && nextChange) {
+      // The outcome and the claim of the queue's next task in one commit: one round trip instead of two.
+      const nextToken = randomUUID();
+      const nextRef = this.ref(next.known.task.id);
+      const claimOp: StagedOp = { op: 'update', ref: nextRef, data: { ...nextChange, writeToken: nextToken, updatedAt: FieldValue.serverTimestamp() }, lastUpdateTime: next.known.updateTime };
+      // Any failure of the pair (a conflict on either document, or an error) falls back to the outcome alone, so a
+      // problem with the offered task can never be mistaken for one with this task's outcome.
+      const both = await this.commitIfUnchanged(lease.taskId, kind, { ...change, writeToken: token }, lease.updateTime, [...staged, claimOp]).catch(
+        (error: unknown): 'conflict' => {
+          this.log?.(`claim riding on the outcome of ${lease.taskId} failed: ${String(error)}`);
+          return 'conflict';
+        },
+      );
+      if (both !== 'conflict') {
+        this.writes.claim++;
+        lease.updateTime = both[0]!.writeTime;
+        return { lost: false, cancelRequested: false, claimed: claimed(next.known.task, next.owner, next.leaseMs, now, both.at(-1)!.writeTime) };
+      }
+      // One of the two changed, or the commit landed ambiguously: settle the outcome alone, then see whether the
+      // claim landed with it.
+      const alone = await this.settleOwned(lease, kind, change, staged, token);
+      const after = await retryTransient(() => nextRef.get());
+      const landed = after.get('writeToken') === nextToken;
+      if (landed) this.writes.claim++;
+      return { ...alone, claimed: landed ? claimed(next.known.task, next.owner, next.leaseMs, now, after.updateTime!) : null };
+    }
+    // Usually nobody else wrote since the holder's last write: one commit, no read.
     const fast = await this.commitIfUnchanged(lease.taskId, kind, { ...change, writeToken: token }, lease.updateTime, staged);
     if (fast !== 'conflict') {
-      lease.updateTime = fast;
-      return { lost: false, cancelRequested: false };
+      lease.updateTime = fast[0]!.writeTime;
+      return { lost: false, cancelRequested: false, claimed: next ? null : undefined };
     }
+    return { ...(await this.settleOwned(lease, kind, change, staged, token)), claimed: next ? null : undefined };
+  }
+
+  /** The holder's write after a conflict: re-read, recognise a landed `token`, check the lease, write again. */
+  private async settleOwned(lease: Lease, kind: WriteKind, change: TaskWrite, staged: readonly StagedOp[], token: string): Promise<OwnedWrite> {
     const r = await this.compareAndSet(
       lease.taskId,
       kind,

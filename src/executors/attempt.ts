@@ -13,7 +13,7 @@ import {
 import type { Logger } from '../core/logger.js';
 import type { Metrics, Outcome } from '../core/metrics.js';
 import { backoffDelayMs } from '../core/retry.js';
-import { terminal, type Lease, type StagedOp, type TaskStore, type TaskWrite, type Versioned } from '../core/store.js';
+import { terminal, type ClaimOffer, type Claimed, type Lease, type StagedOp, type TaskStore, type TaskWrite, type Versioned } from '../core/store.js';
 import { zodIssues, type Task, type TaskError } from '../core/task.js';
 
 /** What every executor shares: the store, the registered handlers and where to log and count. */
@@ -40,6 +40,8 @@ export interface AttemptResult {
   outcome: Outcome;
   /** Set when the task went back to pending (retry): the version to enqueue. */
   next?: Versioned;
+  /** The task claimed together with the outcome write (see `takeNext`), or null when that claim did not succeed. */
+  handoff?: Claimed | null;
 }
 
 function toTaskError(error: unknown, retriable: boolean): TaskError {
@@ -77,6 +79,8 @@ export class Attempt {
     readonly lease: Lease,
     private readonly def: TaskDefinition,
     private readonly options: AttemptOptions,
+    /** Offers the executor's next task for this slot, to be claimed in the same commit as this attempt's outcome. */
+    private readonly takeNext?: () => ClaimOffer | undefined,
   ) {
     this.leaseExpiresAt = task.leaseExpiresAt?.getTime() ?? Date.now();
     this.percent = task.progress;
@@ -271,14 +275,20 @@ export class Attempt {
 
   /** Writes the outcome under the lease; a lost lease discards it. */
   private async write(outcome: Outcome, change: TaskWrite, staged: readonly StagedOp[] = [], pending?: Task): Promise<AttemptResult> {
-    const r = await this.runtime.store.writeOwned(this.lease, outcome === 'released' ? 'release' : 'finish', change, staged);
+    // Taken once: a completion Firestore refuses is rewritten as a failure with the same offer.
+    if (outcome !== 'released' && this.offer === undefined) this.offer = this.takeNext?.() ?? null;
+    const offer = outcome === 'released' ? undefined : (this.offer ?? undefined);
+    const r = await this.runtime.store.writeOwned(this.lease, outcome === 'released' ? 'release' : 'finish', change, staged, offer);
+    const handoff = offer ? (r.claimed ?? null) : undefined;
     if (r.lost) {
       this.log.warn('lease lost before the outcome was written; discarded', { outcome });
-      return { outcome: 'lost' };
+      return { outcome: 'lost', handoff };
     }
     this.log.debug('attempt finished', { outcome });
-    return pending ? { outcome, next: { task: pending, updateTime: this.lease.updateTime } } : { outcome };
+    return { outcome, handoff, ...(pending ? { next: { task: pending, updateTime: this.lease.updateTime } } : {}) };
   }
+
+  private offer: ClaimOffer | null | undefined;
 }
 
 /** Firestore refused the data itself: INVALID_ARGUMENT (3, e.g. over 1 MiB) or a value the SDK won't encode (no code). */

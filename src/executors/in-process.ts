@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import type { DocumentSnapshot, QuerySnapshot } from 'firebase-admin/firestore';
 import { MalformedTaskError, ShutdownError, TaskCancelledError } from '../core/errors.js';
 import { PENDING_QUERY, applyEquals, applyOrder } from '../core/queries.js';
-import type { Lease, Versioned } from '../core/store.js';
+import type { ClaimOffer, Claimed, Lease, Versioned } from '../core/store.js';
 import { QUEUE_NAMES, type QueueName, type Task } from '../core/task.js';
 import { Attempt, type ExecutorRuntime } from './attempt.js';
 import type { Executor, ExecutorFactory, Reservation } from './executor.js';
@@ -121,6 +121,7 @@ export class InProcessExecutor implements Executor {
   private readonly waiting = new Map<string, Entry>();
   private readonly delayed = new Map<string, NodeJS.Timeout>();
   private readonly attempts = new Map<string, Attempt>();
+  private readonly claiming = new Set<string>();
   private readonly afterAttempt = new Map<string, { v: Versioned; fromListener: boolean }>();
   private discovery: (() => void) | undefined;
   private discoveryLinger: NodeJS.Timeout | undefined;
@@ -254,7 +255,8 @@ export class InProcessExecutor implements Executor {
   private add(v: Versioned, fromListener: boolean): void {
     if (this.state !== 'running') return;
     const { task } = v;
-    if (!this.runtime.definitions.has(task.type) || task.status !== 'pending') return;
+    // A listener can deliver the pending version of a task whose claim is in flight here; that claim decides.
+    if (!this.runtime.definitions.has(task.type) || task.status !== 'pending' || this.claiming.has(task.id)) return;
     if (this.attempts.has(task.id)) {
       // Re-queued while a stale attempt here still runs (its lease expired): take it up once that attempt ends.
       this.afterAttempt.set(task.id, { v, fromListener });
@@ -295,10 +297,9 @@ export class InProcessExecutor implements Executor {
   private pumpQueues(): void {
     for (const name of QUEUE_NAMES) {
       const q = this.queues[name];
-      while (q.active < this.options.concurrency[name] && q.ready.size > 0) {
-        const entry = q.ready.pop()!;
-        if (this.waiting.get(entry.v.task.id) !== entry) continue;
-        this.waiting.delete(entry.v.task.id);
+      while (q.active < this.options.concurrency[name]) {
+        const entry = this.popReady(name);
+        if (!entry) break;
         q.active++;
         void this.claim(entry, name);
       }
@@ -308,11 +309,14 @@ export class InProcessExecutor implements Executor {
   private async claim(entry: Entry, queue: QueueName): Promise<void> {
     const { task } = entry.v;
     let claimed: { task: Task; lease: Lease } | null = null;
+    this.claiming.add(task.id);
     try {
       claimed = await this.runtime.store.claim(task.id, this.id, this.options.leaseMs, entry.v);
     } catch (error) {
       this.runtime.log.warn('claim failed; will try again', { taskId: task.id, error: String(error) });
       setTimeout(() => this.add(entry.v, entry.fromListener), 1_000).unref();
+    } finally {
+      this.claiming.delete(task.id);
     }
     if (!claimed) {
       this.queues[queue].active--;
@@ -325,15 +329,24 @@ export class InProcessExecutor implements Executor {
   private startAttempt(task: Task, lease: Lease): void {
     const def = this.runtime.definitions.get(task.type);
     if (!def) throw new Error(`no handler for ${task.type}`); // add() and reserve() callers only pass registered types
-    const attempt = new Attempt(this.runtime, task, lease, def, this.options);
+    const q = this.queues[task.queue];
+    let offered: Entry | undefined;
+    const takeNext = (): ClaimOffer | undefined => {
+      offered = this.state === 'running' ? this.popReady(task.queue, task.id) : undefined;
+      return offered && { known: offered.v, owner: this.id, leaseMs: this.options.leaseMs };
+    };
+    const attempt = new Attempt(this.runtime, task, lease, def, this.options, takeNext);
     this.attempts.set(task.id, attempt);
-    const settle = () => {
+    const settle = (handoff: Claimed | null | undefined) => {
       this.attempts.delete(task.id);
-      this.queues[task.queue].active--;
+      // The slot passes to the task offered along with the outcome: started if claimed with it, else claimed now.
+      if (offered && handoff) this.startAttempt(handoff.task, handoff.lease);
+      else if (offered) void this.claim(offered, task.queue);
+      else q.active--;
     };
     attempt.done.then(
       (r) => {
-        settle();
+        settle(r.handoff);
         if (r.next) this.add(r.next, false); // a retry: runs again here when due
         const later = this.afterAttempt.get(task.id);
         this.afterAttempt.delete(task.id);
@@ -341,12 +354,24 @@ export class InProcessExecutor implements Executor {
         this.pump();
       },
       (error: unknown) => {
-        settle();
+        settle(undefined);
         this.afterAttempt.delete(task.id);
         this.runtime.log.error('could not record the outcome; the lease sweep will recover the task', { taskId: task.id, error: String(error) });
         this.pump();
       },
     );
+  }
+
+  /** The queue's next live, due entry, taken out of the waiting set; stale heap entries are skipped. */
+  private popReady(queue: QueueName, except?: string): Entry | undefined {
+    const ready = this.queues[queue].ready;
+    while (ready.size > 0) {
+      const entry = ready.pop()!;
+      if (this.waiting.get(entry.v.task.id) !== entry || entry.v.task.id === except) continue;
+      this.waiting.delete(entry.v.task.id);
+      return entry;
+    }
+    return undefined;
   }
 
   private onPending(snap: QuerySnapshot): void {
