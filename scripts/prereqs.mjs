@@ -1,0 +1,40 @@
+// Locates the system tools fireflow's audio stages use and, on Debian as root, installs the missing ones with apt.
+// Elsewhere it stops with one line naming what to install.
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+
+/** What each tool is for, and the Debian package that provides it. */
+const NEEDS = [
+  { check: () => onPath('pocketsphinx_continuous'), pkg: 'pocketsphinx', what: 'offline speech recognition' },
+  { check: () => existsSync('/usr/share/pocketsphinx/model/en-us/en-us'), pkg: 'pocketsphinx-en-us', what: 'its US English model' },
+  { check: () => existsSync('/usr/share/pocketsphinx/test/data/librivox/transcription'), pkg: 'pocketsphinx-testdata', what: 'LibriVox clips with reference transcripts (tests)' },
+  { check: () => onPath('sox') && onPath('soxi'), pkg: 'sox', what: 'audio conversion' },
+  { check: () => existsSync('/usr/lib/x86_64-linux-gnu/sox/libsox_fmt_mp3.so') || soxKnows('mp3'), pkg: 'libsox-fmt-all', what: 'MP3/OGG/FLAC decoding in sox' },
+  { check: () => onPath('espeak-ng'), pkg: 'espeak-ng', what: 'synthetic speech for tests and the demo' },
+];
+
+function onPath(cmd) {
+  const r = spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
+  return r.status === 0;
+}
+
+function soxKnows(format) {
+  const r = spawnSync('sox', ['--help-format', format], { encoding: 'utf8' });
+  return r.status === 0 && !/cannot find a file handler/i.test(`${r.stdout}${r.stderr}`);
+}
+
+export function ensureAudioTools() {
+  const missing = NEEDS.filter((n) => !n.check());
+  if (missing.length === 0) return;
+  const pkgs = [...new Set(missing.map((m) => m.pkg))];
+  const isRoot = process.getuid?.() === 0;
+  if (isRoot && onPath('apt-get')) {
+    process.stderr.write(`fireflow: installing ${pkgs.join(' ')} (${missing.map((m) => m.what).join('; ')})\n`);
+    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+    const update = spawnSync('apt-get', ['update', '-qq'], { stdio: ['ignore', 'ignore', 'inherit'], env });
+    const install = update.status === 0 && spawnSync('apt-get', ['install', '-y', '-qq', ...pkgs], { stdio: ['ignore', 'ignore', 'inherit'], env });
+    if (install && install.status === 0 && NEEDS.every((n) => n.check())) return;
+  }
+  process.stderr.write(`fireflow: missing system packages; install them with: apt-get install ${pkgs.join(' ')}\n`);
+  process.exit(1);
+}

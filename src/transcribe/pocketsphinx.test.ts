@@ -1,0 +1,93 @@
+import { readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { audioSeconds, run } from '../audio/probe.js';
+import { PocketsphinxTranscriber, parsePocketsphinx } from './pocketsphinx.js';
+import { readPcm16Wav, silenceCuts } from './wav.js';
+import { normalizeWords, wer, wordErrors } from './wer.js';
+
+const LIBRIVOX = '/usr/share/pocketsphinx/test/data/librivox';
+const dirs: string[] = [];
+afterAll(async () => Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true }))));
+
+describe('parsePocketsphinx', () => {
+  it('keeps words with offsets, drops markers and fillers, folds alternates', () => {
+    const out = 'and mr john\n<s> 0.000 0.140 0.999400\nand(2) 0.150 0.360 0.260057\n<sil> 0.36 0.40 0.5\n[NOISE] 0.4 0.5 0.9\nmr 0.370 0.620 0.988762\n</s> 0.7 0.8 1.0\n';
+    expect(parsePocketsphinx(out, 10)).toEqual([
+      { word: 'and', start: 10.15, end: 10.36, confidence: 0.260057 },
+      { word: 'mr', start: 10.37, end: 10.62, confidence: 0.988762 },
+    ]);
+  });
+});
+
+describe('wer', () => {
+  it('counts substitutions, insertions and deletions', () => {
+    expect(wordErrors(['a', 'b', 'c'], ['a', 'x', 'c', 'd'])).toBe(2);
+    expect(wer('Mr. Smith went home', 'mister smith went')).toBe(0.25);
+    expect(normalizeWords("It's 5 o'clock!")).toEqual(["it's", '5', "o'clock"]);
+  });
+});
+
+// `npm test` installs pocketsphinx-testdata (scripts/prereqs.mjs): missing data is a failure, not a skip.
+describe('pocketsphinx on LibriVox clips (pocketsphinx-testdata)', () => {
+  const refs = new Map(
+    readFileSync(join(LIBRIVOX, 'transcription'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => {
+        const m = /^<s> (.*) <\/s> \((.*)\)$/.exec(line.trim())!;
+        return [m[2]!, m[1]!] as const;
+      }),
+  );
+
+  it('word error rate ≤ 40% over the clips; word times increase and lie inside the audio', async () => {
+    const stt = new PocketsphinxTranscriber();
+    let errors = 0;
+    let words = 0;
+    for (const [id, reference] of refs) {
+      const file = join(LIBRIVOX, `${id}.wav`);
+      const duration = await audioSeconds(file);
+      const t = await stt.transcribe(file);
+      errors += wordErrors(normalizeWords(reference), normalizeWords(t.text));
+      words += normalizeWords(reference).length;
+      expect(t).toMatchObject({ language: 'en-US', engine: 'pocketsphinx' });
+      for (const [i, w] of t.words.entries()) {
+        expect(w.end).toBeGreaterThanOrEqual(w.start);
+        expect(w.start).toBeGreaterThanOrEqual(0);
+        expect(w.end).toBeLessThanOrEqual(duration + 0.05);
+        if (i > 0) expect(w.start).toBeGreaterThanOrEqual(t.words[i - 1]!.end);
+      }
+    }
+    const rate = errors / words;
+    console.log(`pocketsphinx WER on ${refs.size} LibriVox clips: ${(rate * 100).toFixed(1)}% (${errors}/${words})`);
+    expect(rate).toBeLessThanOrEqual(0.4);
+  });
+
+  it('splits long audio at pauses and keeps times monotonic across pieces; abort kills the children', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'fireflow-ps-'));
+    dirs.push(dir);
+    const long = join(dir, 'long.wav');
+    const clips = [...refs.keys()].map((id) => join(LIBRIVOX, `${id}.wav`));
+    const r = await run('sox', [...clips, ...clips, long]); // ~49 s of real speech
+    expect(r.code).toBe(0);
+    const pcm = await readPcm16Wav(long);
+    const cuts = silenceCuts(pcm, { minSeconds: 8, maxSeconds: 15 });
+    expect(cuts.length).toBeGreaterThanOrEqual(3);
+    const seen: number[] = [];
+    const t = await new PocketsphinxTranscriber({ minSeconds: 8, maxSeconds: 15 }).transcribe(long, { progress: (p) => seen.push(p) });
+    expect(seen.at(-1)).toBe(100);
+    expect(seen.length).toBe(cuts.length + 1);
+    for (let i = 1; i < t.words.length; i++) expect(t.words[i]!.start).toBeGreaterThanOrEqual(t.words[i - 1]!.end);
+    expect(wer([...refs.values(), ...refs.values()].join(' '), t.text)).toBeLessThanOrEqual(0.4);
+
+    const controller = new AbortController();
+    const aborted = new PocketsphinxTranscriber({ minSeconds: 8, maxSeconds: 15 }).transcribe(long, { signal: controller.signal });
+    setTimeout(() => controller.abort(new Error('stop')), 300);
+    await expect(aborted).rejects.toThrow('stop');
+    await new Promise((r) => setTimeout(r, 200));
+    const ps = await run('pgrep', ['-f', 'pocketsphinx_continuous -infile .*fireflow-stt-']);
+    expect(ps.stdout.trim()).toBe('');
+  });
+});

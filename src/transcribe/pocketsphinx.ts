@@ -1,0 +1,86 @@
+import { availableParallelism } from 'node:os';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pLimit from 'p-limit';
+import { NonRetriableError } from '../core/errors.js';
+import { run } from '../audio/probe.js';
+import type { TranscribeContext, Transcriber, Transcript, Word } from './transcriber.js';
+import { readPcm16Wav, silenceCuts, writePcm16Wav, type SplitOptions } from './wav.js';
+
+export interface PocketsphinxOptions extends SplitOptions {
+  /** Pieces recognised at once. @default the number of cores */
+  concurrency?: number;
+  /** @default 'pocketsphinx_continuous' */
+  command?: string;
+  /** Extra arguments (e.g. `-hmm`, `-lm`, `-dict` for another model). @default [] (the package's en-US model) */
+  args?: string[];
+}
+
+const LINE = /^(\S+) (\d+(?:\.\d+)?) (\d+(?:\.\d+)?) (\d+(?:\.\d+)?)$/;
+
+/** Parses `-time yes` output: one `word start end posterior` line per token; fillers and markers are dropped. */
+export function parsePocketsphinx(stdout: string, offsetSeconds = 0): Word[] {
+  const words: Word[] = [];
+  for (const line of stdout.split('\n')) {
+    const m = LINE.exec(line.trim());
+    if (!m) continue;
+    const token = m[1]!;
+    if (token.startsWith('<') || token.startsWith('[') || token.startsWith('++')) continue; // <s> </s> <sil> [NOISE] ++UH++
+    words.push({
+      word: token.replace(/\(\d+\)$/, ''), // alternate pronunciations: "and(2)"
+      start: Math.round((Number(m[2]) + offsetSeconds) * 1000) / 1000,
+      end: Math.round((Number(m[3]) + offsetSeconds) * 1000) / 1000,
+      confidence: Math.min(1, Number(m[4])),
+    });
+  }
+  return words;
+}
+
+/**
+ * Offline English speech recognition with CMU pocketsphinx (Debian `pocketsphinx` + `pocketsphinx-en-us`) as child
+ * processes. Long audio is cut at pauses and the pieces recognised in parallel; aborting kills the children.
+ */
+export class PocketsphinxTranscriber implements Transcriber {
+  readonly engine = 'pocketsphinx';
+  private readonly concurrency: number;
+
+  constructor(private readonly options: PocketsphinxOptions = {}) {
+    this.concurrency = options.concurrency ?? availableParallelism();
+    if (!Number.isInteger(this.concurrency) || this.concurrency < 1) throw new TypeError(`concurrency must be a whole number >= 1, got ${JSON.stringify(options.concurrency)}`);
+  }
+
+  async transcribe(audio: string, ctx: TranscribeContext = {}): Promise<Transcript> {
+    const pcm = await readPcm16Wav(audio);
+    if (pcm.sampleRate !== 16_000) throw new NonRetriableError(`pocketsphinx's model needs 16 kHz audio, got ${pcm.sampleRate} Hz`);
+    const bounds = [0, ...silenceCuts(pcm, this.options), pcm.samples.length];
+    const dir = await mkdtemp(join(tmpdir(), 'fireflow-stt-'));
+    try {
+      const limit = pLimit(this.concurrency);
+      let done = 0;
+      const total = pcm.samples.length;
+      const pieces = await Promise.all(
+        bounds.slice(0, -1).map((from, i) =>
+          limit(async () => {
+            ctx.signal?.throwIfAborted();
+            const to = bounds[i + 1]!;
+            const file = join(dir, `piece-${i}.wav`);
+            await writePcm16Wav(file, { sampleRate: pcm.sampleRate, samples: pcm.samples.subarray(from, to) });
+            const r = await run(this.options.command ?? 'pocketsphinx_continuous', ['-infile', file, '-time', 'yes', '-logfn', '/dev/null', ...(this.options.args ?? [])], {
+              signal: ctx.signal,
+              aptPackage: 'pocketsphinx pocketsphinx-en-us',
+            });
+            if (r.code !== 0) throw new Error(`pocketsphinx exited with ${r.code}: ${r.stderr.trim().split('\n').at(-1) ?? ''}`);
+            done += to - from;
+            ctx.progress?.(Math.round((done / total) * 1000) / 10);
+            return parsePocketsphinx(r.stdout, from / pcm.sampleRate);
+          }),
+        ),
+      );
+      const words = pieces.flat();
+      return { text: words.map((w) => w.word).join(' '), words, language: 'en-US', engine: this.engine };
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+}
