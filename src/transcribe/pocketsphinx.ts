@@ -15,6 +15,8 @@ export interface PocketsphinxOptions extends SplitOptions {
   command?: string;
   /** Extra arguments (e.g. `-hmm`, `-lm`, `-dict` for another model). @default [] (the package's en-US model) */
   args?: string[];
+  /** Where the temporary per-piece WAV files go. @default the OS temp directory */
+  workDir?: string;
 }
 
 const LINE = /^(\S+) (\d+(?:\.\d+)?) (\d+(?:\.\d+)?) (\d+(?:\.\d+)?)$/;
@@ -54,7 +56,7 @@ export class PocketsphinxTranscriber implements Transcriber {
     const pcm = await readPcm16Wav(audio);
     if (pcm.sampleRate !== 16_000) throw new NonRetriableError(`pocketsphinx's model needs 16 kHz audio, got ${pcm.sampleRate} Hz`);
     const bounds = [0, ...silenceCuts(pcm, this.options), pcm.samples.length];
-    const dir = await mkdtemp(join(tmpdir(), 'fireflow-stt-'));
+    const dir = await mkdtemp(join(this.options.workDir ?? tmpdir(), 'fireflow-stt-'));
     try {
       const limit = pLimit(this.concurrency);
       let done = 0;
