@@ -1,12 +1,12 @@
 import { FieldValue, Timestamp, type Firestore } from 'firebase-admin/firestore';
-import type { TaskDefinition } from './core/define.js';
+import { priorityProblem, queueProblem, type TaskDefinition } from './core/define.js';
 import { TaskNotFoundError, TaskValidationError, UnknownTaskTypeError, type FieldIssue } from './core/errors.js';
 import { createLogger, type Logger } from './core/logger.js';
 import { Metrics, type MetricsSnapshot } from './core/metrics.js';
 import type { TaskFilter } from './core/queries.js';
 import { resolveRetryPolicy, type RetryOverrides } from './core/retry.js';
 import { DEFAULT_RETENTION_MS, TaskStore, type ListOptions, type TaskPage } from './core/store.js';
-import { MAX_PRIORITY, MIN_PRIORITY, QUEUE_NAMES, TASKS_COLLECTION, TASK_STATUSES, zodIssues, type QueueName, type Task } from './core/task.js';
+import { TASKS_COLLECTION, TASK_STATUSES, zodIssues, type QueueName, type Task } from './core/task.js';
 import type { ExecutorRuntime } from './executors/attempt.js';
 import type { Executor, ExecutorFactory } from './executors/executor.js';
 
@@ -98,11 +98,10 @@ export class Fireflow {
       if (!['id', 'priority', 'queue', 'ownerUid', 'parentTaskId'].includes(key)) issues.push({ path: key, message: 'unknown option' });
     }
     const priority = o.priority ?? def.priority;
-    if (typeof priority !== 'number' || !Number.isInteger(priority) || priority < MIN_PRIORITY || priority > MAX_PRIORITY) {
-      issues.push({ path: 'priority', message: `must be a whole number from ${MIN_PRIORITY} to ${MAX_PRIORITY}, got ${JSON.stringify(priority)}` });
-    }
     const queue = o.queue ?? def.queue;
-    if (!QUEUE_NAMES.includes(queue as QueueName)) issues.push({ path: 'queue', message: `must be one of ${QUEUE_NAMES.join(', ')}, got ${JSON.stringify(queue)}` });
+    for (const [path, problem] of [['priority', priorityProblem(priority)], ['queue', queueProblem(queue)]] as const) {
+      if (problem) issues.push({ path, message: problem });
+    }
     for (const key of ['id', 'ownerUid', 'parentTaskId'] as const) {
       const v = o[key];
       if (v !== undefined && (typeof v !== 'string' || !ID_PATTERN.test(v))) {

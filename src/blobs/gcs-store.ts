@@ -24,10 +24,12 @@ export class GcsBlobStore implements BlobStore {
   async put(key: string, body: Buffer | Readable, options: { contentType?: string } = {}): Promise<BlobInfo> {
     const file = this.bucket.file(this.name(key));
     const metadata = options.contentType ? { contentType: options.contentType } : undefined;
-    if (Buffer.isBuffer(body)) await file.save(body, { resumable: false, metadata });
-    else await pipeline(body, file.createWriteStream({ resumable: false, metadata }));
-    const size = Number((await file.getMetadata())[0].size ?? 0);
-    return { key, size };
+    if (Buffer.isBuffer(body)) {
+      await file.save(body, { resumable: false, metadata });
+      return { key, size: body.length };
+    }
+    await pipeline(body, file.createWriteStream({ resumable: false, metadata }));
+    return { key, size: Number((await file.getMetadata())[0].size ?? 0) };
   }
 
   read(key: string): Readable {

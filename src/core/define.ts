@@ -66,18 +66,22 @@ export interface TaskDefinition<P extends z.ZodTypeAny = z.ZodTypeAny, R = unkno
   readonly run: (params: z.output<P>, ctx: TaskContext) => Promise<R> | R;
 }
 
-export function checkPriority(value: unknown, where = 'priority'): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < MIN_PRIORITY || value > MAX_PRIORITY) {
-    throw new TypeError(`${where} must be a whole number from ${MIN_PRIORITY} to ${MAX_PRIORITY}, got ${JSON.stringify(value)}`);
-  }
-  return value;
+/** What is wrong with a priority, or null. Shared by `defineTask` (throws) and `submit` (lists it as an issue). */
+export function priorityProblem(value: unknown): string | null {
+  return typeof value === 'number' && Number.isInteger(value) && value >= MIN_PRIORITY && value <= MAX_PRIORITY
+    ? null
+    : `must be a whole number from ${MIN_PRIORITY} to ${MAX_PRIORITY}, got ${JSON.stringify(value)}`;
 }
 
-export function checkQueue(value: unknown, where = 'queue'): QueueName {
-  if (!QUEUE_NAMES.includes(value as QueueName)) {
-    throw new TypeError(`${where} must be one of ${QUEUE_NAMES.join(', ')}, got ${JSON.stringify(value)}`);
-  }
-  return value as QueueName;
+/** What is wrong with a queue name, or null. */
+export function queueProblem(value: unknown): string | null {
+  return QUEUE_NAMES.includes(value as QueueName) ? null : `must be one of ${QUEUE_NAMES.join(', ')}, got ${JSON.stringify(value)}`;
+}
+
+function check<T>(name: string, value: unknown, problem: (v: unknown) => string | null): T {
+  const p = problem(value);
+  if (p) throw new TypeError(`${name} ${p}`);
+  return value as T;
 }
 
 /** Declares a task type. Options are checked here, once, so a typo fails at start-up rather than at run time. */
@@ -98,8 +102,8 @@ export function defineTask<P extends z.ZodTypeAny, R>(options: TaskDefinitionOpt
     params: options.params,
     retry: options.retry ?? 'standard',
     timeoutMs,
-    queue: checkQueue(options.queue ?? 'default'),
-    priority: checkPriority(options.priority ?? DEFAULT_PRIORITY),
+    queue: check<QueueName>('queue', options.queue ?? 'default', queueProblem),
+    priority: check<number>('priority', options.priority ?? DEFAULT_PRIORITY, priorityProblem),
     run: options.run,
   });
 }

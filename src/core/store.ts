@@ -20,7 +20,7 @@ import {
   listQuerySpec,
   type TaskFilter,
 } from './queries.js';
-import { IS_TERMINAL, TASKS_COLLECTION, parseTaskDocument, type Task, type TaskError } from './task.js';
+import { TASKS_COLLECTION, parseTaskDocument, type Task, type TaskError } from './task.js';
 
 /** gRPC codes the admin SDK reports on `error.code`. */
 const NOT_FOUND = 5;
@@ -258,10 +258,9 @@ export class TaskStore {
     decide: Decide,
     known?: Versioned | null,
     staged: readonly StagedOp[] = [],
-    landed?: { token: string; before: Task },
   ): Promise<CasResult> {
     let current = known ?? (await this.read(id));
-    let mine = landed;
+    let mine: { token: string; before: Task } | undefined;
     for (let round = 0; round < MAX_CAS_ROUNDS; round++) {
       if (!current) return { written: false, current: null };
       // An earlier commit of ours that failed ambiguously (the emulator answers UNKNOWN under load) may have landed.
@@ -335,13 +334,20 @@ export class TaskStore {
 
   /** The holder's write after a conflict: re-read, recognise a landed `token`, check the lease, write again. */
   private async settleOwned(lease: Lease, kind: WriteKind, change: TaskWrite, staged: readonly StagedOp[], token: string): Promise<OwnedWrite> {
+    const current = await this.read(lease.taskId);
+    if (!current) return { lost: true, cancelRequested: false };
+    // The commit that looked like a conflict may be our own, landed despite the ambiguous error that made us repeat it.
+    if (current.task.writeToken === token) {
+      this.writes[kind]++;
+      lease.updateTime = current.updateTime;
+      return { lost: false, cancelRequested: current.task.cancelRequested };
+    }
     const r = await this.compareAndSet(
       lease.taskId,
       kind,
       (t) => (t.status === 'running' && t.leaseOwner === lease.owner && t.attempt === lease.attempt ? change : null),
-      null,
+      current,
       staged,
-      { token, before: { status: 'running', cancelRequested: false } as Task },
     );
     if (!r.written) return { lost: true, cancelRequested: r.current?.cancelRequested ?? false };
     lease.updateTime = r.updateTime;
@@ -476,7 +482,6 @@ export const DEFAULT_RETENTION_MS = 30 * 24 * 3_600_000;
 
 /** The fields every terminal transition writes. */
 export function terminal(status: 'completed' | 'failed' | 'cancelled', extra: TaskWrite, retentionMs = DEFAULT_RETENTION_MS): TaskWrite {
-  if (!IS_TERMINAL[status]) throw new Error(`not a terminal status: ${status}`);
   return {
     status,
     completedAt: FieldValue.serverTimestamp(),

@@ -71,6 +71,8 @@ export class Attempt {
   private timeout: NodeJS.Timeout | undefined;
   private finishing = false;
   private unwatch: (() => void) | undefined;
+  /** The next task offered to ride along with the outcome: taken at most once (undefined = not asked yet). */
+  private offer: ClaimOffer | null | undefined;
   private watchTimer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -131,7 +133,7 @@ export class Attempt {
   }
 
   /** A newer version of the document seen by a listener: adopt it as the lease token, react to a cancel request. */
-  observe(v: Versioned): void {
+  private observe(v: Versioned): void {
     const t = v.task;
     if (t.status !== 'running' || t.leaseOwner !== this.lease.owner || t.attempt !== this.lease.attempt) return;
     // Timestamp.valueOf() is a string that sorts in time order, to the nanosecond.
@@ -287,8 +289,6 @@ export class Attempt {
     this.log.debug('attempt finished', { outcome });
     return { outcome, handoff, ...(pending ? { next: { task: pending, updateTime: this.lease.updateTime } } : {}) };
   }
-
-  private offer: ClaimOffer | null | undefined;
 }
 
 /** Firestore refused the data itself: INVALID_ARGUMENT (3, e.g. over 1 MiB) or a value the SDK won't encode (no code). */
