@@ -1,19 +1,26 @@
 import { FieldValue, Timestamp, type Firestore } from 'firebase-admin/firestore';
 import { priorityProblem, queueProblem, type TaskDefinition } from './core/define.js';
-import { TaskNotFoundError, TaskValidationError, UnknownTaskTypeError, type FieldIssue } from './core/errors.js';
+import { TaskNotFoundError, TaskStateError, TaskValidationError, UnknownTaskTypeError, type FieldIssue } from './core/errors.js';
 import { createLogger, type Logger } from './core/logger.js';
 import { Metrics, type MetricsSnapshot } from './core/metrics.js';
 import type { TaskFilter } from './core/queries.js';
 import { resolveRetryPolicy, type RetryOverrides } from './core/retry.js';
-import { DEFAULT_RETENTION_MS, TaskStore, type ListOptions, type TaskPage } from './core/store.js';
-import { TASKS_COLLECTION, TASK_STATUSES, zodIssues, type QueueName, type Task } from './core/task.js';
+import { DEFAULT_RETENTION_MS, TaskStore, withoutUndefined, type ListOptions, type TaskPage } from './core/store.js';
+import { IS_TERMINAL, TASKS_COLLECTION, TASK_STATUSES, newTask, zodIssues, type QueueName, type Task } from './core/task.js';
 import type { ExecutorRuntime } from './executors/attempt.js';
 import type { Executor, ExecutorFactory } from './executors/executor.js';
+import type { PipelineDefinition } from './pipeline/define.js';
+import { PipelineRunner } from './pipeline/runner.js';
 
 export interface FireflowOptions {
   firestore: Firestore;
   /** Every task type this process may submit or run. */
-  tasks: ReadonlyArray<TaskDefinition<any, any>>;
+  tasks?: ReadonlyArray<TaskDefinition<any, any>>;
+  /**
+   * Pipelines this process may submit, advance or run the stages of (their stage tasks are registered with them).
+   * Register them in every process that runs their stages.
+   */
+  pipelines?: ReadonlyArray<PipelineDefinition<any>>;
   /** Runs tasks; omit for a submit-only client (an API in front of workers elsewhere). */
   executor?: ExecutorFactory;
   /** @default 'processing_tasks' */
@@ -35,9 +42,13 @@ export interface SubmitOptions {
   queue?: QueueName;
   ownerUid?: string;
   parentTaskId?: string;
+  /** Pipelines only: the stage ids to run. Each selected stage's prerequisites must be selected or already stored. @default every stage */
+  stages?: string[];
 }
 
 const ID_PATTERN = /^[\w.:-]{1,200}$/;
+const TASK_OPTIONS = ['id', 'priority', 'queue', 'ownerUid', 'parentTaskId'];
+const PIPELINE_OPTIONS = ['id', 'priority', 'ownerUid', 'stages'];
 
 /**
  * The task system's front door: submit, cancel, retry and query tasks, and (with an executor) run them.
@@ -52,24 +63,55 @@ export class Fireflow {
   readonly log: Logger;
   readonly executor: Executor | undefined;
   private readonly definitions = new Map<string, TaskDefinition>();
+  private readonly pipelines = new Map<string, PipelineDefinition>();
+  private readonly runner: PipelineRunner | undefined;
   private readonly metricsRecorder = new Metrics();
   private readonly retryPolicies: RetryOverrides;
   private readonly retentionMs: number;
 
   constructor(options: FireflowOptions) {
     if (!options || typeof options.firestore?.collection !== 'function') throw new TypeError('firestore must be a Firestore instance from firebase-admin');
-    if (!Array.isArray(options.tasks)) throw new TypeError(`tasks must be an array of defineTask() results, got ${JSON.stringify(options.tasks)}`);
-    for (const def of options.tasks) {
-      if (this.definitions.has(def.type)) throw new TypeError(`task type ${JSON.stringify(def.type)} is registered twice`);
+    const tasks = options.tasks ?? [];
+    if (!Array.isArray(tasks)) throw new TypeError(`tasks must be an array of defineTask() results, got ${JSON.stringify(options.tasks)}`);
+    const pipelines = options.pipelines ?? [];
+    if (!Array.isArray(pipelines) || pipelines.some((p) => p?.kind !== 'pipeline')) {
+      throw new TypeError(`pipelines must be an array of definePipeline() results, got ${JSON.stringify(options.pipelines)}`);
+    }
+    const register = (def: TaskDefinition) => {
+      if (this.definitions.has(def.type) || this.pipelines.has(def.type)) throw new TypeError(`task type ${JSON.stringify(def.type)} is registered twice`);
       resolveRetryPolicy(def.retry, options.retryPolicies); // fail now on a bad policy
-      this.definitions.set(def.type, def as TaskDefinition);
+      this.definitions.set(def.type, def);
+    };
+    for (const def of tasks) register(def as TaskDefinition);
+    for (const p of pipelines) {
+      if (this.definitions.has(p.type) || this.pipelines.has(p.type)) throw new TypeError(`task type ${JSON.stringify(p.type)} is registered twice`);
+      this.pipelines.set(p.type, p);
+      // A stage task may serve several pipelines, or also be listed in `tasks`.
+      for (const s of p.stages) if (this.definitions.get(s.task.type) !== s.task) register(s.task);
     }
     this.retentionMs = options.retentionMs ?? DEFAULT_RETENTION_MS;
     if (!Number.isFinite(this.retentionMs) || this.retentionMs <= 0) throw new TypeError(`retentionMs must be a number > 0, got ${JSON.stringify(options.retentionMs)}`);
     this.retryPolicies = options.retryPolicies ?? {};
     this.log = options.logger ?? createLogger();
     this.store = new TaskStore(options.firestore, options.collection ?? TASKS_COLLECTION, (message) => this.log.warn(message));
-    const runtime: ExecutorRuntime = { store: this.store, definitions: this.definitions, log: this.log, metrics: this.metricsRecorder, retentionMs: this.retentionMs };
+    if (this.pipelines.size > 0) {
+      this.runner = new PipelineRunner({
+        store: this.store,
+        log: this.log,
+        retentionMs: this.retentionMs,
+        retryPolicies: this.retryPolicies,
+        pipelines: this.pipelines,
+        executor: () => this.executor,
+      });
+    }
+    const runtime: ExecutorRuntime = {
+      store: this.store,
+      definitions: this.definitions,
+      log: this.log,
+      metrics: this.metricsRecorder,
+      retentionMs: this.retentionMs,
+      pipelines: this.runner,
+    };
     this.executor = options.executor?.(runtime);
   }
 
@@ -84,18 +126,21 @@ export class Fireflow {
   }
 
   /**
-   * Validates and writes a task; returns its id. Invalid input throws `TaskValidationError` (or
+   * Validates and writes a task, or starts a pipeline; returns its id. Invalid input throws `TaskValidationError` (or
    * `UnknownTaskTypeError`) and writes nothing. With a free executor slot the task is written already claimed.
    */
   async submit(type: string, params: unknown, options: SubmitOptions = {}): Promise<string> {
-    const def = this.definitions.get(type);
-    if (!def) throw new UnknownTaskTypeError(type, [...this.definitions.keys()]);
+    const pipeline = this.pipelines.get(type);
+    const def = pipeline ?? this.definitions.get(type);
+    if (!def) throw new UnknownTaskTypeError(type, [...this.definitions.keys(), ...this.pipelines.keys()]);
     const issues: FieldIssue[] = [];
     const parsed = def.params.safeParse(params);
     if (!parsed.success) issues.push(...zodIssues(parsed.error, 'params'));
     const o = (options ?? {}) as Record<string, unknown>;
     for (const key of Object.keys(o)) {
-      if (!['id', 'priority', 'queue', 'ownerUid', 'parentTaskId'].includes(key)) issues.push({ path: key, message: 'unknown option' });
+      if ((pipeline ? PIPELINE_OPTIONS : TASK_OPTIONS).includes(key)) continue;
+      const message = pipeline && TASK_OPTIONS.includes(key) ? 'not an option of pipelines (each stage task has its own queue)' : !pipeline && key === 'stages' ? 'only pipelines have stages' : 'unknown option';
+      issues.push({ path: key, message });
     }
     const priority = o.priority ?? def.priority;
     const queue = o.queue ?? def.queue;
@@ -110,33 +155,19 @@ export class Fireflow {
     }
     if (issues.length > 0 || !parsed.success) throw new TaskValidationError(`invalid submit of ${JSON.stringify(type)}`, issues);
 
-    const policy = resolveRetryPolicy(def.retry, this.retryPolicies);
     const id = options.id ?? this.store.newId();
-    const task: Omit<Task, 'createdAt' | 'updatedAt'> = {
-      id,
+    if (pipeline) {
+      return this.runner!.start(pipeline, { id, params: withoutUndefined(parsed.data) ?? null, priority: priority as number, ownerUid: options.ownerUid ?? null, stages: o.stages });
+    }
+    const task = newTask(id, {
       type,
-      status: 'pending',
       priority: priority as number,
       queue: queue as QueueName,
-      params: parsed.data ?? null,
-      progress: 0,
-      currentStep: null,
-      attempt: 0,
-      maxAttempts: policy.maxAttempts,
-      retryPolicy: policy,
-      error: null,
-      result: null,
+      params: withoutUndefined(parsed.data) ?? null,
       ownerUid: options.ownerUid ?? null,
       parentTaskId: options.parentTaskId ?? null,
-      startedAt: null,
-      completedAt: null,
-      leaseOwner: null,
-      leaseExpiresAt: null,
-      runAfter: null,
-      cancelRequested: false,
-      expireAt: null,
-      writeToken: null,
-    };
+      retryPolicy: resolveRetryPolicy((def as TaskDefinition).retry, this.retryPolicies),
+    });
     const reservation = this.executor?.reserve(task.queue);
     const { id: _id, ...doc } = task;
     const now = Date.now();
@@ -164,15 +195,33 @@ export class Fireflow {
     return id;
   }
 
-  /** Pending → cancelled now; running → cancel requested, its executor aborts it (within about a second). */
+  /**
+   * Pending → cancelled now; running → cancel requested, its executor aborts it (within about a second). A pipeline
+   * cancels its running stage and skips the rest.
+   */
   async cancel(taskId: string): Promise<Task> {
     const task = await this.store.requestCancel(taskId);
+    if (task.stages && this.runner) {
+      await this.runner.advance(taskId);
+      return this.get(taskId);
+    }
     if (task.status === 'running') this.executor?.cancelRequested(taskId);
+    // A pending stage task cancelled on its own stops its pipeline.
+    if (task.parentTaskId && IS_TERMINAL[task.status]) await this.runner?.advance(task.parentTaskId);
     return task;
   }
 
-  /** Runs a failed or cancelled task again under the same id, with a fresh retry budget. */
+  /**
+   * Runs a failed or cancelled task again under the same id, with a fresh retry budget. A pipeline resumes where it
+   * stopped: its completed stages are not run again.
+   */
   async retry(taskId: string): Promise<Task> {
+    const current = await this.get(taskId);
+    if (current.stages && this.runner) return this.runner.retry(taskId);
+    if (current.parentTaskId && this.runner) {
+      const parent = await this.store.get(current.parentTaskId);
+      if (parent?.stages) throw new TaskStateError(taskId, current.status, 'retry', `it is a stage of pipeline ${JSON.stringify(parent.id)}; retry the pipeline`);
+    }
     const v = await this.store.retry(taskId);
     this.executor?.enqueue(v);
     return v.task;

@@ -22,6 +22,28 @@ export { createLogger, type Logger } from './core/logger.js';
 export type { MetricsSnapshot, Outcome } from './core/metrics.js';
 export type { TaskFilter } from './core/queries.js';
 export { TaskStore, type ListOptions, type TaskPage, type WriteKind } from './core/store.js';
-export { TASK_STATUSES, QUEUE_NAMES, IS_TERMINAL, TASKS_COLLECTION, type Task, type TaskStatus, type QueueName, type TaskError } from './core/task.js';
+export {
+  TASK_STATUSES,
+  QUEUE_NAMES,
+  IS_TERMINAL,
+  TASKS_COLLECTION,
+  STAGE_STATUSES,
+  type Task,
+  type TaskStatus,
+  type QueueName,
+  type TaskError,
+  type StageState,
+  type StageStatus,
+} from './core/task.js';
+export {
+  definePipeline,
+  type PipelineDefinition,
+  type PipelineDefinitionOptions,
+  type StageDefinition,
+  type PipelineOutcome,
+  type PipelineHookContext,
+} from './pipeline/define.js';
+export { overallProgress, stageTaskId } from './pipeline/runner.js';
 export { inProcess, InProcessExecutor, type InProcessOptions } from './executors/in-process.js';
 export type { Executor, ExecutorFactory, Reservation } from './executors/executor.js';
+export type { ExecutorRuntime, PipelineHooks } from './executors/attempt.js';

@@ -101,8 +101,10 @@ export class TaskStateError extends Error {
     readonly taskId: string,
     readonly status: string,
     action: string,
+    /** Why, when it is not the status. */
+    reason = `it is ${status}`,
   ) {
-    super(`cannot ${action} task ${JSON.stringify(taskId)}: it is ${status}`);
+    super(`cannot ${action} task ${JSON.stringify(taskId)}: ${reason}`);
   }
 }
 

@@ -30,7 +30,7 @@ const FAILED_PRECONDITION = 9;
 const TRANSIENT = new Set([2, 4, 8, 10, 13, 14]);
 const TRANSIENT_RETRIES = 4;
 
-export const WRITE_KINDS = ['create', 'claim', 'heartbeat', 'finish', 'sweep', 'cancel', 'retry', 'release'] as const;
+export const WRITE_KINDS = ['create', 'claim', 'heartbeat', 'finish', 'sweep', 'cancel', 'retry', 'release', 'advance'] as const;
 export type WriteKind = (typeof WRITE_KINDS)[number];
 
 /** A task together with the commit time of the version it was read from (the compare-and-set token). */
@@ -89,6 +89,22 @@ async function retryTransient<T>(call: () => Promise<T>): Promise<T> {
       await new Promise((r) => setTimeout(r, 50 * 2 ** retry));
     }
   }
+}
+
+/** Firestore refused the data itself: INVALID_ARGUMENT (3, e.g. over 1 MiB) or a value the SDK won't encode (no code). */
+export function isUnstorable(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === 3 || (error instanceof Error && code === undefined);
+}
+
+/**
+ * A copy without `undefined` values (in objects, at any depth), which Firestore refuses unless the app set
+ * `ignoreUndefinedProperties`. A schema's output may carry them (`{ x: undefined }` for an optional field).
+ */
+export function withoutUndefined<T>(value: T): T {
+  if (Array.isArray(value)) return value.map(withoutUndefined) as T;
+  if (value === null || typeof value !== 'object' || Object.getPrototypeOf(value) !== Object.prototype) return value;
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined).map(([k, v]) => [k, withoutUndefined(v)])) as T;
 }
 
 function grpcCode(error: unknown): number | undefined {
@@ -171,7 +187,7 @@ export interface TaskPage {
  */
 export class TaskStore {
   readonly collection: CollectionReference;
-  /** Successful document writes to the tasks collection, by kind (staged handler writes are not counted). */
+  /** Successful document writes to the tasks collection, by kind (writes handlers stage to other collections are not counted). */
   readonly writes: Record<WriteKind, number> = Object.fromEntries(WRITE_KINDS.map((k) => [k, 0])) as Record<WriteKind, number>;
 
   constructor(
@@ -208,15 +224,20 @@ export class TaskStore {
     return (await this.read(id))?.task ?? null;
   }
 
-  /** Creates the document; `null` when a task with this id already exists (deduplication by id). */
-  async create(id: string, data: Record<string, unknown>): Promise<Timestamp | null> {
-    const token = randomUUID();
+  /**
+   * Creates the document, with `staged` writes in the same batch; `null` when a task with this id already exists
+   * (deduplication by id). A staged write whose precondition fails throws (gRPC FAILED_PRECONDITION).
+   */
+  async create(id: string, data: Record<string, unknown>, staged: readonly StagedOp[] = []): Promise<Timestamp | null> {
+    const { op, token } = this.creation(id, data);
     try {
-      const result = await retryTransient(() =>
-        this.ref(id).create({ ...data, writeToken: token, createdAt: FieldValue.serverTimestamp(), updatedAt: FieldValue.serverTimestamp() }),
-      );
+      const writeTime = await retryTransient(async () => {
+        const batch = this.db.batch();
+        applyStaged(batch, [op, ...staged]);
+        return (await batch.commit())[0]!.writeTime;
+      });
       this.writes.create++;
-      return result.writeTime;
+      return writeTime;
     } catch (error) {
       if (grpcCode(error) !== ALREADY_EXISTS) throw error;
     }
@@ -225,6 +246,13 @@ export class TaskStore {
     if (snap.get('writeToken') !== token) return null;
     this.writes.create++;
     return snap.updateTime!;
+  }
+
+  /** The write that creates task `id` as `create` stores it (with a write token and server timestamps), to stage in a batch. */
+  creation(id: string, data: Record<string, unknown>): { op: StagedOp; token: string } {
+    const token = randomUUID();
+    const doc = { ...data, writeToken: token, createdAt: FieldValue.serverTimestamp(), updatedAt: FieldValue.serverTimestamp() };
+    return { op: { op: 'create', ref: this.ref(id), data: doc }, token };
   }
 
   /** One commit guarded by `lastUpdateTime`; 'conflict' when the document changed (or vanished) since then. */
@@ -243,6 +271,23 @@ export class TaskStore {
       const code = grpcCode(error);
       // Also what a repeat of a commit that landed despite an ambiguous error meets; the caller re-reads.
       if (code === FAILED_PRECONDITION || code === NOT_FOUND) return 'conflict';
+      throw error;
+    }
+  }
+
+  /**
+   * One commit of `change` to task `id` guarded by `updateTime`, with `staged` writes in the same batch; 'conflict'
+   * when the task changed since, or a staged write's own precondition failed (an update's `lastUpdateTime`, a create
+   * of a document that exists). Returns the batch's write results in order: the task first, then `staged`.
+   */
+  async writeIfUnchanged(id: string, kind: WriteKind, change: TaskWrite, updateTime: Timestamp, staged: readonly StagedOp[] = []): Promise<WriteResult[] | 'conflict'> {
+    try {
+      const results = await this.commitIfUnchanged(id, kind, { ...change, writeToken: randomUUID() }, updateTime, staged);
+      // Task documents the batch also wrote (a stage task created or retried with its pipeline's change).
+      if (results !== 'conflict') this.writes[kind] += staged.filter((w) => w.ref.parent.path === this.collection.path).length;
+      return results;
+    } catch (error) {
+      if (grpcCode(error) === ALREADY_EXISTS) return 'conflict';
       throw error;
     }
   }
@@ -356,16 +401,17 @@ export class TaskStore {
 
   /**
    * Re-queues running tasks whose lease expired before `now` (their process died), counting the lost attempt;
-   * fails those with no attempts left and cancels those with a pending cancel request. Returns the re-queued ones.
+   * fails those with no attempts left and cancels those with a pending cancel request. Pipelines past their check-back
+   * time are not changed but returned as `due`, for their runner to reconcile.
    */
-  async sweepExpired(now = Date.now(), limit = 100): Promise<Versioned[]> {
+  async sweepExpired(now = Date.now(), limit = 100): Promise<SweepResult> {
     const query = applyOrder(
       applyEquals(this.collection, EXPIRED_LEASE_QUERY, { status: 'running' }).where(EXPIRED_LEASE_QUERY.range!, '<', Timestamp.fromMillis(now)),
       EXPIRED_LEASE_QUERY,
       false,
     ).limit(limit);
     const snap = await retryTransient(() => query.get());
-    const requeued: Versioned[] = [];
+    const result: SweepResult = { requeued: [], settled: [], due: [] };
     for (const doc of snap.docs) {
       let known: Versioned | null;
       try {
@@ -373,6 +419,11 @@ export class TaskStore {
       } catch (error) {
         if (error instanceof MalformedTaskError) continue;
         throw error;
+      }
+      if (!known) continue;
+      if (known.task.stages) {
+        result.due.push(known);
+        continue;
       }
       const r = await this.compareAndSet(
         doc.id,
@@ -390,12 +441,15 @@ export class TaskStore {
         },
         known,
       );
-      if (r.written && r.before.attempt < r.before.maxAttempts && !r.before.cancelRequested) {
-        const task: Task = { ...r.before, status: 'pending', leaseOwner: null, leaseExpiresAt: null, runAfter: null };
-        requeued.push({ task, updateTime: r.updateTime });
+      if (!r.written) continue;
+      const b = r.before;
+      if (b.attempt < b.maxAttempts && !b.cancelRequested) {
+        result.requeued.push({ task: { ...b, status: 'pending', leaseOwner: null, leaseExpiresAt: null, runAfter: null }, updateTime: r.updateTime });
+      } else if (b.parentTaskId) {
+        result.settled.push({ ...b, status: b.cancelRequested ? 'cancelled' : 'failed', leaseOwner: null, leaseExpiresAt: null });
       }
     }
-    return requeued;
+    return result;
   }
 
   /** Pending → cancelled at once; running → `cancelRequested` (its executor aborts it). Terminal: unchanged. */
@@ -415,30 +469,12 @@ export class TaskStore {
 
   /** A failed or cancelled task goes back to pending with a fresh retry budget (same id, next attempt number). */
   async retry(id: string): Promise<Versioned> {
-    const r = await this.compareAndSet(id, 'retry', (t) =>
-      t.status === 'failed' || t.status === 'cancelled'
-        ? {
-            status: 'pending',
-            maxAttempts: t.attempt + t.retryPolicy.maxAttempts,
-            error: null,
-            result: null,
-            runAfter: null,
-            cancelRequested: false,
-            completedAt: null,
-            expireAt: null,
-            progress: 0,
-          }
-        : null,
-    );
+    const r = await this.compareAndSet(id, 'retry', (t) => (t.status === 'failed' || t.status === 'cancelled' ? retryChange(t) : null));
     if (!r.written) {
       if (!r.current) throw new TaskNotFoundError(id);
       throw new TaskStateError(id, r.current.status, 'retry');
     }
-    const t = r.before;
-    return {
-      task: { ...t, status: 'pending', maxAttempts: t.attempt + t.retryPolicy.maxAttempts, error: null, result: null, runAfter: null, cancelRequested: false, completedAt: null, expireAt: null, progress: 0 },
-      updateTime: r.updateTime,
-    };
+    return { task: { ...r.before, ...retryChange(r.before), status: 'pending' } as Task, updateTime: r.updateTime };
   }
 
   async list(filter: TaskFilter = {}, options: ListOptions = {}): Promise<TaskPage> {
@@ -475,6 +511,34 @@ export class TaskStore {
     const snap = await retryTransient(() => applyEquals(this.collection, spec, filter as Record<string, unknown>).count().get());
     return snap.data().count;
   }
+}
+
+/** What the lease sweep found. */
+export interface SweepResult {
+  /** Tasks put back to pending: run them. */
+  requeued: Versioned[];
+  /** Stage tasks the sweep finished (failed: no attempts left; or cancelled): their pipelines must advance. */
+  settled: Task[];
+  /** Pipelines past their check-back time, unchanged. */
+  due: Versioned[];
+}
+
+/**
+ * What a retry of a failed or cancelled task changes: back to pending with a fresh retry budget. Its values are
+ * plain (no sentinels), so they also describe the task after the write.
+ */
+export function retryChange(t: Task): TaskWrite & Partial<Task> {
+  return {
+    status: 'pending',
+    maxAttempts: t.attempt + t.retryPolicy.maxAttempts,
+    error: null,
+    result: null,
+    runAfter: null,
+    cancelRequested: false,
+    completedAt: null,
+    expireAt: null,
+    progress: 0,
+  };
 }
 
 /** How long a finished task's document is kept before a TTL policy on `expireAt` may delete it. @default 30 days */

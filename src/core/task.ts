@@ -31,6 +31,35 @@ export interface TaskError {
   retriable: boolean;
 }
 
+/**
+ * A stage of a pipeline, as its parent task's document shows it. `waiting`: not started in this run; `running`: its
+ * task exists and has not finished (it may be pending a retry); `skipped`: not selected, or not reached because an
+ * earlier stage failed or the pipeline was cancelled.
+ */
+export const STAGE_STATUSES = ['waiting', 'running', 'completed', 'failed', 'cancelled', 'skipped'] as const;
+export type StageStatus = (typeof STAGE_STATUSES)[number];
+
+export interface StageState {
+  /** Position in the pipeline, from 0 (a Firestore map does not keep key order). */
+  index: number;
+  /** Part of this run (false: left out of a subset run). */
+  selected: boolean;
+  status: StageStatus;
+  /** The stage's task: `{pipelineTaskId}.{stageId}`. */
+  taskId: string;
+  /** Share of the pipeline's progress, relative to the other selected stages. */
+  weight: number;
+  /** 0–100. */
+  progress: number;
+  startedAt: Date | null;
+  completedAt: Date | null;
+  /** From the start of the stage's last attempt to its completion, seconds. */
+  seconds: number | null;
+  /** The stage task's result: a small reference to where its output is stored. */
+  output: unknown;
+  error: TaskError | null;
+}
+
 /** A retry policy resolved to numbers and stored on the task, so every executor applies the same one. */
 export interface ResolvedRetryPolicy {
   name: string;
@@ -73,6 +102,11 @@ export interface Task {
   expireAt: Date | null;
   /** Id of the last state change, so a writer can tell its own commit landed after an ambiguous error. */
   writeToken: string | null;
+  /**
+   * Set on a pipeline: its stages by id. A pipeline has no handler; it advances when its stage tasks finish, and while
+   * it runs, `leaseExpiresAt` is when an executor's sweep checks on it if no stage has reported since.
+   */
+  stages: Record<string, StageState> | null;
 }
 
 const timestamp = z.instanceof(Timestamp).transform((t) => t.toDate());
@@ -89,6 +123,20 @@ const retryPolicySchema = z.object({
   maxAttempts: z.number().int().min(1),
   baseDelayMs: z.number().min(0),
   maxDelayMs: z.number().min(0),
+});
+
+const stageSchema = z.object({
+  index: z.number().int().min(0),
+  selected: z.boolean(),
+  status: z.enum(STAGE_STATUSES),
+  taskId: z.string().min(1),
+  weight: z.number().min(0),
+  progress: z.number().min(0).max(100),
+  startedAt: nullableTimestamp,
+  completedAt: nullableTimestamp,
+  seconds: z.number().nullable().default(null),
+  output: z.unknown(),
+  error: taskErrorSchema.nullable().default(null),
 });
 
 /** The stored shape. Optional fields default so that documents written by older versions still parse. */
@@ -117,7 +165,35 @@ export const taskDocumentSchema = z.object({
   cancelRequested: z.boolean().default(false),
   expireAt: nullableTimestamp,
   writeToken: z.string().nullable().default(null),
+  stages: z.record(stageSchema).nullable().default(null),
 });
+
+/** A task as `submit` first writes it: pending, no attempt yet. */
+export function newTask(
+  id: string,
+  fields: Pick<Task, 'type' | 'priority' | 'queue' | 'params' | 'ownerUid' | 'parentTaskId' | 'retryPolicy'>,
+): Omit<Task, 'createdAt' | 'updatedAt'> {
+  return {
+    id,
+    ...fields,
+    status: 'pending',
+    progress: 0,
+    currentStep: null,
+    attempt: 0,
+    maxAttempts: fields.retryPolicy.maxAttempts,
+    error: null,
+    result: null,
+    startedAt: null,
+    completedAt: null,
+    leaseOwner: null,
+    leaseExpiresAt: null,
+    runAfter: null,
+    cancelRequested: false,
+    expireAt: null,
+    writeToken: null,
+    stages: null,
+  };
+}
 
 export function zodIssues(error: z.ZodError, prefix = ''): FieldIssue[] {
   return error.issues.map((i) => ({
@@ -130,5 +206,12 @@ export function zodIssues(error: z.ZodError, prefix = ''): FieldIssue[] {
 export function parseTaskDocument(id: string, data: unknown): Task {
   const parsed = taskDocumentSchema.safeParse(data);
   if (!parsed.success) throw new MalformedTaskError(id, zodIssues(parsed.error));
-  return { id, ...parsed.data, params: parsed.data.params ?? null, result: parsed.data.result ?? null };
+  const { stages, ...rest } = parsed.data;
+  return {
+    id,
+    ...rest,
+    params: rest.params ?? null,
+    result: rest.result ?? null,
+    stages: stages ? Object.fromEntries(Object.entries(stages).map(([k, v]) => [k, { ...v, output: v.output ?? null }])) : null,
+  };
 }

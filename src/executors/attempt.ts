@@ -13,7 +13,7 @@ import {
 import type { Logger } from '../core/logger.js';
 import type { Metrics, Outcome } from '../core/metrics.js';
 import { backoffDelayMs } from '../core/retry.js';
-import { terminal, type ClaimOffer, type Claimed, type Lease, type StagedOp, type TaskStore, type TaskWrite, type Versioned } from '../core/store.js';
+import { isUnstorable, terminal, type ClaimOffer, type Claimed, type Lease, type StagedOp, type TaskStore, type TaskWrite, type Versioned } from '../core/store.js';
 import { zodIssues, type Task, type TaskError } from '../core/task.js';
 
 /** What every executor shares: the store, the registered handlers and where to log and count. */
@@ -24,7 +24,19 @@ export interface ExecutorRuntime {
   metrics: Metrics;
   /** How long finished tasks are kept (sets `expireAt`). */
   retentionMs: number;
+  /** Set when pipelines are registered: told about their stage tasks. */
+  pipelines?: PipelineHooks;
 }
+
+/** What executors tell the pipeline runner about stage tasks (tasks with a `parentTaskId`). */
+export interface PipelineHooks {
+  /** A stage task's progress was written: mirror it into its pipeline. Awaited before the attempt writes again. */
+  progress(task: Task, percent: number, step: string | null): Promise<void>;
+  /** A stage task finished, or a pipeline's check-back time passed: advance the pipeline. Never rejects. */
+  advance(pipelineId: string): Promise<void>;
+}
+
+const FINAL: Record<Outcome, boolean> = { completed: true, failed: true, cancelled: true, retried: false, released: false, lost: false };
 
 /** How long an attempt runs before it starts watching its document for cancel requests, in ms. */
 const WATCH_DELAY_MS = 250;
@@ -172,13 +184,15 @@ export class Attempt {
     this.dirty = false;
     this.lastWriteAt = Date.now();
     const expiresAt = Date.now() + this.options.leaseMs;
-    const change: TaskWrite = { progress: this.percent, currentStep: this.step, leaseExpiresAt: Timestamp.fromMillis(expiresAt) };
+    const { percent, step } = this;
+    const change: TaskWrite = { progress: percent, currentStep: step, leaseExpiresAt: Timestamp.fromMillis(expiresAt) };
     this.inFlight = this.runtime.store
       .writeOwned(this.lease, 'heartbeat', change)
-      .then((r) => {
+      .then(async (r) => {
         if (!r.lost) this.leaseExpiresAt = expiresAt;
         if (r.lost) this.abort(new LeaseLostError());
         else if (r.cancelRequested) this.abort(new TaskCancelledError());
+        else if (this.task.parentTaskId) await this.runtime.pipelines?.progress(this.task, percent, step);
       })
       .catch((error: unknown) => {
         this.dirty = true;
@@ -229,6 +243,8 @@ export class Attempt {
 
     const result = await this.finish(ok, value, thrown);
     this.runtime.metrics.record(this.task.type, result.outcome, durationMs);
+    // Before `done` resolves, so a Cloud Functions worker does not answer (and lose its CPU) before the pipeline moved on.
+    if (FINAL[result.outcome] && this.task.parentTaskId) await this.runtime.pipelines?.advance(this.task.parentTaskId);
     return result;
   }
 
@@ -289,10 +305,4 @@ export class Attempt {
     this.log.debug('attempt finished', { outcome });
     return { outcome, handoff, ...(pending ? { next: { task: pending, updateTime: this.lease.updateTime } } : {}) };
   }
-}
-
-/** Firestore refused the data itself: INVALID_ARGUMENT (3, e.g. over 1 MiB) or a value the SDK won't encode (no code). */
-function isUnstorable(error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code;
-  return code === 3 || (error instanceof Error && code === undefined);
 }

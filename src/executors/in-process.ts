@@ -398,14 +398,18 @@ export class InProcessExecutor implements Executor {
 
   private sweep(): void {
     if (this.sweeping || this.state !== 'running') return;
-    this.sweeping = this.runtime.store
+    const { store, log, pipelines } = this.runtime;
+    this.sweeping = store
       .sweepExpired()
-      .then((requeued) => {
-        if (requeued.length) this.runtime.log.info('re-queued tasks of lost executors', { count: requeued.length, ids: requeued.map((v) => v.task.id) });
+      .then(async ({ requeued, settled, due }) => {
+        if (requeued.length) log.info('re-queued tasks of lost executors', { count: requeued.length, ids: requeued.map((v) => v.task.id) });
         for (const v of requeued) this.add(v, false);
+        if (!pipelines) return;
+        const ids = new Set([...settled.map((t) => t.parentTaskId!), ...due.map((v) => v.task.id)]);
+        await Promise.all([...ids].map((id) => pipelines.advance(id)));
       })
       .catch((error: unknown) => {
-        this.runtime.log.warn('lease sweep failed', { error: String(error) });
+        log.warn('lease sweep failed', { error: String(error) });
       })
       .finally(() => {
         this.sweeping = null;
