@@ -29,6 +29,10 @@ export interface BlobStore {
   delete(key: string): Promise<void>;
   /** Writes the concatenation of `sources`, in order, to `dest` (Cloud Storage: server-side compose). */
   concat(sources: readonly string[], dest: string): Promise<BlobInfo>;
+  /** The blob's file on this machine, for stores that keep blobs as files; tools then read it in place. */
+  localPath?(key: string): string;
+  /** `gs://bucket/object`, for stores in Cloud Storage. */
+  gcsUri?(key: string): string;
 }
 
 const KEY = /^(?!\/)(?!.*\/\/)(?!.*(?:^|\/)\.\.?(?:\/|$))[\w.\-/]{1,512}(?<!\/)$/;

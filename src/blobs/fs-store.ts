@@ -20,6 +20,10 @@ export class FsBlobStore implements BlobStore {
     return join(this.root, ...checkKey(key).split('/'));
   }
 
+  localPath(key: string): string {
+    return this.path(key);
+  }
+
   async put(key: string, body: Buffer | Readable): Promise<BlobInfo> {
     const file = this.path(key);
     await mkdir(dirname(file), { recursive: true });

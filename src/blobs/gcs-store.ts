@@ -32,6 +32,10 @@ export class GcsBlobStore implements BlobStore {
     return { key, size: Number((await file.getMetadata())[0].size ?? 0) };
   }
 
+  gcsUri(key: string): string {
+    return `gs://${this.bucket.name}/${this.name(key)}`;
+  }
+
   read(key: string): Readable {
     return readWithNotFound(key, this.bucket.file(this.name(key)).createReadStream(), (e) => (e as { code?: number }).code === 404);
   }

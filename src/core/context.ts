@@ -24,7 +24,7 @@ export function stagedWrites(ops: StagedOp[]): StagedWrites {
   };
   return {
     set: (ref, data, options) => push({ op: 'set', ref, data, merge: options?.merge ?? false }),
-    update: (ref, data) => push({ op: 'update', ref, data }),
+    update: (ref, data, options) => push({ op: 'update', ref, data, ...(options?.lastUpdateTime ? { lastUpdateTime: options.lastUpdateTime } : {}) }),
     create: (ref, data) => push({ op: 'create', ref, data }),
     delete: (ref) => push({ op: 'delete', ref }),
     get size() {

@@ -1,4 +1,4 @@
-import type { DocumentReference } from 'firebase-admin/firestore';
+import type { DocumentReference, Timestamp } from 'firebase-admin/firestore';
 import type { z } from 'zod';
 import type { Logger } from './logger.js';
 import type { RetrySpec } from './retry.js';
@@ -10,7 +10,8 @@ import { DEFAULT_PRIORITY, MAX_PRIORITY, MIN_PRIORITY, QUEUE_NAMES, type QueueNa
  */
 export interface StagedWrites {
   set(ref: DocumentReference, data: Record<string, unknown>, options?: { merge?: boolean }): void;
-  update(ref: DocumentReference, data: Record<string, unknown>): void;
+  /** With `lastUpdateTime`, the whole batch fails if the document changed since that version was read. */
+  update(ref: DocumentReference, data: Record<string, unknown>, options?: { lastUpdateTime?: Timestamp }): void;
   create(ref: DocumentReference, data: Record<string, unknown>): void;
   delete(ref: DocumentReference): void;
   readonly size: number;

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { audioSeconds, run } from '../audio/probe.js';
 import { PocketsphinxTranscriber, parsePocketsphinx } from './pocketsphinx.js';
+import { localAudio } from './transcriber.js';
 import { readPcm16Wav, silenceCuts } from './wav.js';
 import { normalizeWords, wer, wordErrors } from './wer.js';
 
@@ -49,7 +50,7 @@ describe('pocketsphinx on LibriVox clips (pocketsphinx-testdata)', () => {
     for (const [id, reference] of refs) {
       const file = join(LIBRIVOX, `${id}.wav`);
       const duration = await audioSeconds(file);
-      const t = await stt.transcribe(file);
+      const t = await stt.transcribe(localAudio(file));
       errors += wordErrors(normalizeWords(reference), normalizeWords(t.text));
       words += normalizeWords(reference).length;
       expect(t).toMatchObject({ language: 'en-US', engine: 'pocketsphinx' });
@@ -76,14 +77,14 @@ describe('pocketsphinx on LibriVox clips (pocketsphinx-testdata)', () => {
     const cuts = silenceCuts(pcm, { minSeconds: 8, maxSeconds: 15 });
     expect(cuts.length).toBeGreaterThanOrEqual(3);
     const seen: number[] = [];
-    const t = await new PocketsphinxTranscriber({ minSeconds: 8, maxSeconds: 15 }).transcribe(long, { progress: (p) => seen.push(p) });
+    const t = await new PocketsphinxTranscriber({ minSeconds: 8, maxSeconds: 15 }).transcribe(localAudio(long), { progress: (p) => seen.push(p) });
     expect(seen.at(-1)).toBe(100);
     expect(seen.length).toBe(cuts.length + 1);
     for (let i = 1; i < t.words.length; i++) expect(t.words[i]!.start).toBeGreaterThanOrEqual(t.words[i - 1]!.end);
     expect(wer([...refs.values(), ...refs.values()].join(' '), t.text)).toBeLessThanOrEqual(0.4);
 
     const controller = new AbortController();
-    const aborted = new PocketsphinxTranscriber({ minSeconds: 8, maxSeconds: 15, workDir: dir }).transcribe(long, { signal: controller.signal });
+    const aborted = new PocketsphinxTranscriber({ minSeconds: 8, maxSeconds: 15, workDir: dir }).transcribe(localAudio(long), { signal: controller.signal });
     setTimeout(() => controller.abort(new Error('stop')), 300);
     await expect(aborted).rejects.toThrow('stop');
     await new Promise((r) => setTimeout(r, 200));

@@ -21,9 +21,21 @@ export interface TranscribeContext {
   progress?: (percent: number) => void;
 }
 
+/** The recording to transcribe: 16 kHz mono 16-bit WAV (what the reassembly stage produces). */
+export interface AudioInput {
+  /** A local file with the audio; fetched on the first call when it lives in a remote blob store. */
+  localPath(): Promise<string>;
+  /** `gs://bucket/object` of the same file when it is in Cloud Storage (Google Speech-to-Text reads it there). */
+  gcsUri?: string;
+}
+
+/** An `AudioInput` for a file on this machine. */
+export function localAudio(path: string): AudioInput {
+  return { localPath: async () => path };
+}
+
 /** Speech to text with word timings. Implementations: offline pocketsphinx (default), Google Speech-to-Text, OpenAI. */
 export interface Transcriber {
   readonly engine: string;
-  /** `audio` is a 16 kHz mono 16-bit WAV file (the reassembly stage produces it). */
-  transcribe(audio: string, ctx?: TranscribeContext): Promise<Transcript>;
+  transcribe(audio: AudioInput, ctx?: TranscribeContext): Promise<Transcript>;
 }
