@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { audioSeconds, run } from '../audio/probe.js';
 import { PocketsphinxTranscriber, parsePocketsphinx } from './pocketsphinx.js';
 import { localAudio } from './transcriber.js';
-import { readPcm16Wav, silenceCuts } from './wav.js';
+import { frameEnergies, frameSamples, pieceCount, readWavInfo, silenceCuts } from './wav.js';
 import { normalizeWords, wer, wordErrors } from './wer.js';
 
 const LIBRIVOX = '/usr/share/pocketsphinx/test/data/librivox';
@@ -73,11 +73,13 @@ describe('pocketsphinx on LibriVox clips (pocketsphinx-testdata)', () => {
     const clips = [...refs.keys()].map((id) => join(LIBRIVOX, `${id}.wav`));
     const r = await run('sox', [...clips, ...clips, long]); // ~49 s of real speech
     expect(r.code).toBe(0);
-    const pcm = await readPcm16Wav(long);
-    const cuts = silenceCuts(pcm, { minSeconds: 8, maxSeconds: 15 });
-    expect(cuts.length).toBeGreaterThanOrEqual(3);
+    const info = await readWavInfo(long);
+    const pieces = pieceCount(info.samples / info.sampleRate, 2, { minSeconds: 8, maxSeconds: 15 });
+    expect(pieces).toBe(4); // ~49 s: at most 15 s each, a multiple of the two workers
+    const cuts = silenceCuts(await frameEnergies(info), frameSamples(info), pieces);
+    expect(cuts).toHaveLength(3);
     const seen: number[] = [];
-    const t = await new PocketsphinxTranscriber({ minSeconds: 8, maxSeconds: 15 }).transcribe(localAudio(long), { progress: (p) => seen.push(p) });
+    const t = await new PocketsphinxTranscriber({ minSeconds: 8, maxSeconds: 15, concurrency: 2 }).transcribe(localAudio(long), { progress: (p) => seen.push(p) });
     expect(seen.at(-1)).toBe(100);
     expect(seen.length).toBe(cuts.length + 1);
     for (let i = 1; i < t.words.length; i++) expect(t.words[i]!.start).toBeGreaterThanOrEqual(t.words[i - 1]!.end);

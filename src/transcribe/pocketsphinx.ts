@@ -5,7 +5,7 @@ import pLimit from 'p-limit';
 import { NonRetriableError } from '../core/errors.js';
 import { run } from '../audio/probe.js';
 import type { AudioInput, TranscribeContext, Transcriber, Transcript, Word } from './transcriber.js';
-import { readPcm16Wav, silenceCuts, writePcm16Wav, type SplitOptions } from './wav.js';
+import { frameEnergies, frameSamples, pieceCount, readWavInfo, silenceCuts, writeWavSlice, type SplitOptions } from './wav.js';
 
 export interface PocketsphinxOptions extends SplitOptions {
   /** Pieces recognised at once. @default the number of cores */
@@ -49,7 +49,8 @@ export function parsePocketsphinx(stdout: string, offsetSeconds = 0): Word[] {
 
 /**
  * Offline English speech recognition with CMU pocketsphinx (Debian `pocketsphinx` + `pocketsphinx-en-us`) as child
- * processes. Long audio is cut at pauses and the pieces recognised in parallel; aborting kills the children.
+ * processes. Long audio is cut at pauses into pieces of about equal length, a multiple of `concurrency` of them, and
+ * the pieces are recognised in parallel; aborting kills the children. The audio is streamed, never held in memory.
  */
 export class PocketsphinxTranscriber implements Transcriber {
   readonly engine = 'pocketsphinx';
@@ -61,29 +62,30 @@ export class PocketsphinxTranscriber implements Transcriber {
   }
 
   async transcribe(audio: AudioInput, ctx: TranscribeContext = {}): Promise<Transcript> {
-    const pcm = await readPcm16Wav(await audio.localPath());
-    if (pcm.sampleRate !== 16_000) throw new NonRetriableError(`pocketsphinx's model needs 16 kHz audio, got ${pcm.sampleRate} Hz`);
-    const bounds = [0, ...silenceCuts(pcm, this.options), pcm.samples.length];
+    const info = await readWavInfo(await audio.localPath());
+    if (info.sampleRate !== 16_000) throw new NonRetriableError(`pocketsphinx's model needs 16 kHz audio, got ${info.sampleRate} Hz`);
+    const count = pieceCount(info.samples / info.sampleRate, this.concurrency, this.options);
+    const cuts = count > 1 ? silenceCuts(await frameEnergies(info), frameSamples(info), count) : [];
+    const bounds = [0, ...cuts, info.samples];
     const dir = await mkdtemp(join(this.options.workDir ?? tmpdir(), 'fireflow-stt-'));
     try {
       const limit = pLimit(this.concurrency);
       let done = 0;
-      const total = pcm.samples.length;
       const pieces = await Promise.all(
         bounds.slice(0, -1).map((from, i) =>
           limit(async () => {
             ctx.signal?.throwIfAborted();
             const to = bounds[i + 1]!;
             const file = join(dir, `piece-${i}.wav`);
-            await writePcm16Wav(file, { sampleRate: pcm.sampleRate, samples: pcm.samples.subarray(from, to) });
+            await writeWavSlice(info, from, to, file);
             const r = await run(this.options.command ?? 'pocketsphinx_continuous', ['-infile', file, '-time', 'yes', '-logfn', '/dev/null', ...(this.options.args ?? DEFAULT_DECODER_ARGS)], {
               signal: ctx.signal,
               aptPackage: 'pocketsphinx pocketsphinx-en-us',
             });
             if (r.code !== 0) throw new Error(`pocketsphinx exited with ${r.code}: ${r.stderr.trim().split('\n').at(-1) ?? ''}`);
             done += to - from;
-            ctx.progress?.(Math.round((done / total) * 1000) / 10);
-            return parsePocketsphinx(r.stdout, from / pcm.sampleRate);
+            ctx.progress?.(Math.round((done / info.samples) * 1000) / 10);
+            return parsePocketsphinx(r.stdout, from / info.sampleRate);
           }),
         ),
       );
