@@ -47,3 +47,30 @@ export { overallProgress, stageTaskId } from './pipeline/runner.js';
 export { inProcess, InProcessExecutor, type InProcessOptions } from './executors/in-process.js';
 export type { Executor, ExecutorFactory, Reservation } from './executors/executor.js';
 export type { ExecutorRuntime, PipelineHooks } from './executors/attempt.js';
+
+// Audio: uploads, the audio pipeline and its providers.
+export { audioPipeline, blobAudio, AUDIO_PIPELINE, AUDIO_STAGES, DEFAULT_AUDIO_WEIGHTS, type AudioPipelineOptions, type AudioStage } from './audio/pipeline.js';
+export {
+  createUpload,
+  completeUpload,
+  getAudio,
+  newUploadSchema,
+  AudioNotFoundError,
+  AudioStateError,
+  AUDIO_STATUSES,
+  AUDIO_COLLECTION,
+  type AudioRecord,
+  type AudioStatus,
+  type NewUpload,
+} from './audio/record.js';
+export { reassemble, chunkKey, type ReassembledAudio } from './audio/reassemble.js';
+export { BlobNotFoundError, type BlobStore, type BlobInfo } from './blobs/blob-store.js';
+export { FsBlobStore } from './blobs/fs-store.js';
+export { GcsBlobStore } from './blobs/gcs-store.js';
+export { localAudio, type AudioInput, type Transcriber, type Transcript, type Word, type TranscribeContext } from './transcribe/transcriber.js';
+export { PocketsphinxTranscriber, DEFAULT_DECODER_ARGS, type PocketsphinxOptions } from './transcribe/pocketsphinx.js';
+export { GoogleSpeechTranscriber, type GoogleSpeechOptions } from './transcribe/google.js';
+export { OpenAiTranscriber, type OpenAiTranscriberOptions } from './transcribe/openai.js';
+export { CircuitBreaker, CircuitOpenError, type CircuitBreakerOptions, type CircuitState } from './transcribe/circuit-breaker.js';
+export { createTranscriber, transcriberConfigFromEnv, transcriberConfigSchema, type TranscriberConfig } from './transcribe/select.js';
+export { saveTranscript, loadTranscript } from './transcribe/store.js';

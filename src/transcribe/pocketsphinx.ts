@@ -1,11 +1,9 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { availableParallelism, tmpdir } from 'node:os';
-import { join } from 'node:path';
-import pLimit from 'p-limit';
+import { availableParallelism } from 'node:os';
 import { NonRetriableError } from '../core/errors.js';
 import { run } from '../audio/probe.js';
 import type { AudioInput, TranscribeContext, Transcriber, Transcript, Word } from './transcriber.js';
-import { frameEnergies, frameSamples, pieceCount, readWavInfo, silenceCuts, writeWavSlice, type SplitOptions } from './wav.js';
+import { transcribePieces } from './pieces.js';
+import type { SplitOptions } from './wav.js';
 
 export interface PocketsphinxOptions extends SplitOptions {
   /** Pieces recognised at once. @default the number of cores */
@@ -62,37 +60,15 @@ export class PocketsphinxTranscriber implements Transcriber {
   }
 
   async transcribe(audio: AudioInput, ctx: TranscribeContext = {}): Promise<Transcript> {
-    const info = await readWavInfo(await audio.localPath());
-    if (info.sampleRate !== 16_000) throw new NonRetriableError(`pocketsphinx's model needs 16 kHz audio, got ${info.sampleRate} Hz`);
-    const count = pieceCount(info.samples / info.sampleRate, this.concurrency, this.options);
-    const cuts = count > 1 ? silenceCuts(await frameEnergies(info), frameSamples(info), count) : [];
-    const bounds = [0, ...cuts, info.samples];
-    const dir = await mkdtemp(join(this.options.workDir ?? tmpdir(), 'fireflow-stt-'));
-    try {
-      const limit = pLimit(this.concurrency);
-      let done = 0;
-      const pieces = await Promise.all(
-        bounds.slice(0, -1).map((from, i) =>
-          limit(async () => {
-            ctx.signal?.throwIfAborted();
-            const to = bounds[i + 1]!;
-            const file = join(dir, `piece-${i}.wav`);
-            await writeWavSlice(info, from, to, file);
-            const r = await run(this.options.command ?? 'pocketsphinx_continuous', ['-infile', file, '-time', 'yes', '-logfn', '/dev/null', ...(this.options.args ?? DEFAULT_DECODER_ARGS)], {
-              signal: ctx.signal,
-              aptPackage: 'pocketsphinx pocketsphinx-en-us',
-            });
-            if (r.code !== 0) throw new Error(`pocketsphinx exited with ${r.code}: ${r.stderr.trim().split('\n').at(-1) ?? ''}`);
-            done += to - from;
-            ctx.progress?.(Math.round((done / info.samples) * 1000) / 10);
-            return parsePocketsphinx(r.stdout, from / info.sampleRate);
-          }),
-        ),
-      );
-      const words = pieces.flat();
-      return { text: words.map((w) => w.word).join(' '), words, language: 'en-US', engine: this.engine };
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
+    const { words } = await transcribePieces(audio, { ...this.options, concurrency: this.concurrency }, ctx, async (file, offset, info) => {
+      if (info.sampleRate !== 16_000) throw new NonRetriableError(`pocketsphinx's model needs 16 kHz audio, got ${info.sampleRate} Hz`);
+      const r = await run(this.options.command ?? 'pocketsphinx_continuous', ['-infile', file, '-time', 'yes', '-logfn', '/dev/null', ...(this.options.args ?? DEFAULT_DECODER_ARGS)], {
+        signal: ctx.signal,
+        aptPackage: 'pocketsphinx pocketsphinx-en-us',
+      });
+      if (r.code !== 0) throw new Error(`pocketsphinx exited with ${r.code}: ${r.stderr.trim().split('\n').at(-1) ?? ''}`);
+      return parsePocketsphinx(r.stdout, offset);
+    });
+    return { text: words.map((w) => w.word).join(' '), words, language: 'en-US', engine: this.engine };
   }
 }

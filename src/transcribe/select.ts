@@ -1,0 +1,84 @@
+import { z } from 'zod';
+import { GoogleSpeechTranscriber } from './google.js';
+import { OpenAiTranscriber } from './openai.js';
+import { PocketsphinxTranscriber } from './pocketsphinx.js';
+import type { Transcriber } from './transcriber.js';
+
+export const TRANSCRIBER_PROVIDERS = ['pocketsphinx', 'google', 'openai'] as const;
+
+/** Which speech-to-text provider to use and its settings. Parsed with this schema wherever it comes from. */
+export const transcriberConfigSchema = z.discriminatedUnion('provider', [
+  z.object({ provider: z.literal('pocketsphinx'), concurrency: z.number().int().min(1).optional() }).strict(),
+  z
+    .object({
+      provider: z.literal('google'),
+      projectId: z.string().min(1),
+      location: z.string().min(1).optional(),
+      model: z.string().min(1).optional(),
+      languageCodes: z.array(z.string().min(2)).min(1).optional(),
+    })
+    .strict(),
+  z
+    .object({
+      provider: z.literal('openai'),
+      apiKey: z.string().min(1),
+      model: z.string().min(1).optional(),
+      language: z.string().min(2).optional(),
+      baseUrl: z.string().url().optional(),
+    })
+    .strict(),
+]);
+export type TranscriberConfig = z.input<typeof transcriberConfigSchema>;
+
+/**
+ * The configured transcriber. Google needs an access token: pass `accessToken`, or the application-default
+ * credentials of firebase-admin are asked for one at the first call.
+ */
+export function createTranscriber(config: TranscriberConfig, deps: { accessToken?: () => Promise<string> } = {}): Transcriber {
+  const parsed = transcriberConfigSchema.safeParse(config);
+  if (!parsed.success) {
+    throw new TypeError(`invalid transcriber config ${JSON.stringify(config, (k, v) => (k === 'apiKey' ? '…' : v))}: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
+  }
+  const c = parsed.data;
+  switch (c.provider) {
+    case 'pocketsphinx':
+      return new PocketsphinxTranscriber({ ...(c.concurrency ? { concurrency: c.concurrency } : {}) });
+    case 'google': {
+      const accessToken =
+        deps.accessToken ??
+        (async () => {
+          const { applicationDefault } = await import('firebase-admin/app');
+          return (await applicationDefault().getAccessToken()).access_token;
+        });
+      return new GoogleSpeechTranscriber({ ...c, accessToken });
+    }
+    case 'openai':
+      return new OpenAiTranscriber(c);
+  }
+}
+
+/**
+ * The transcriber config from the environment: `FIREFLOW_TRANSCRIBER` (pocketsphinx | google | openai; default
+ * pocketsphinx); for Google `GOOGLE_CLOUD_PROJECT` (or `GCLOUD_PROJECT`), `FIREFLOW_SPEECH_LOCATION`,
+ * `FIREFLOW_SPEECH_LANGUAGES` (comma-separated); for OpenAI `OPENAI_API_KEY`, `FIREFLOW_OPENAI_MODEL`,
+ * `FIREFLOW_SPEECH_LANGUAGE`.
+ */
+export function transcriberConfigFromEnv(env: NodeJS.ProcessEnv = process.env): TranscriberConfig {
+  const provider = env.FIREFLOW_TRANSCRIBER ?? 'pocketsphinx';
+  const defined = <T extends Record<string, unknown>>(o: T) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+  switch (provider) {
+    case 'pocketsphinx':
+      return { provider };
+    case 'google':
+      return defined({
+        provider,
+        projectId: env.GOOGLE_CLOUD_PROJECT ?? env.GCLOUD_PROJECT ?? '',
+        location: env.FIREFLOW_SPEECH_LOCATION,
+        languageCodes: env.FIREFLOW_SPEECH_LANGUAGES?.split(',').map((s) => s.trim()),
+      });
+    case 'openai':
+      return defined({ provider, apiKey: env.OPENAI_API_KEY ?? '', model: env.FIREFLOW_OPENAI_MODEL, language: env.FIREFLOW_SPEECH_LANGUAGE });
+    default:
+      throw new TypeError(`FIREFLOW_TRANSCRIBER must be one of ${TRANSCRIBER_PROVIDERS.join(', ')}, got ${JSON.stringify(provider)}`);
+  }
+}
