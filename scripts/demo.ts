@@ -1,84 +1,104 @@
-// `npm run demo`: the task core end to end on the local emulator — submit work, watch it live through a Firestore
-// listener, see a retry and a cancel, then a metrics summary. `--exit` stops after the summary (CI uses it).
+// `npm run demo`: the main job on the embedded default — a recording uploaded in chunks to the local blob store,
+// reassembled and transcribed offline by the audio pipeline on the local Firestore emulator, its progress printed from
+// a Firestore listener on the pipeline task, then a summary. `--file PATH` processes your own recording (wav, mp3,
+// flac, ogg; m4a/webm need ffmpeg). `--exit` stops after the summary (CI uses it); otherwise the emulator stays up.
+import { createHash } from 'node:crypto';
+import { readFile, readdir } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { initializeApp } from 'firebase-admin/app';
 import { getFirestore } from 'firebase-admin/firestore';
-import { z } from 'zod';
-import { createFireflow, defineTask, inProcess, IS_TERMINAL, type TaskStatus } from '../src/index.js';
+import { run } from '../src/audio/probe.js';
+import {
+  AUDIO_PIPELINE,
+  FsBlobStore,
+  IS_TERMINAL,
+  audioPipeline,
+  chunkKey,
+  completeUpload,
+  createFireflow,
+  createUpload,
+  getAudio,
+  inProcess,
+  loadTranscript,
+  type Task,
+} from '../src/index.js';
 
-const exitAfter = process.argv.includes('--exit');
+const args = process.argv.slice(2);
+const exitAfter = args.includes('--exit');
+const fileArg = args.includes('--file') ? args[args.indexOf('--file') + 1] : undefined;
+const CHUNK_BYTES = 256 * 1024;
+const LIBRIVOX = '/usr/share/pocketsphinx/test/data/librivox';
+
 const db = getFirestore(initializeApp({ projectId: process.env.GCLOUD_PROJECT ?? 'demo-fireflow' }));
+const dataDir = resolve(process.env.FIREFLOW_DATA_DIR ?? '.fireflow/data');
+const blobs = new FsBlobStore(dataDir);
 
-/** Counts word frequencies of a generated text in slices, reporting progress; fails its first attempt if asked. */
-const wordCount = defineTask({
-  type: 'word-count',
-  params: z.object({ words: z.number().int().min(1).max(5_000_000), failFirstAttempt: z.boolean().default(false) }),
-  retry: 'aggressive',
-  run: async (p, ctx) => {
-    if (p.failFirstAttempt && ctx.attempt === 1) throw new Error('simulated transient failure');
-    const vocabulary = ['task', 'queue', 'lease', 'retry', 'firestore', 'listener', 'progress', 'audio'];
-    const counts = new Map<string, number>();
-    const slices = 20;
-    for (let s = 0; s < slices; s++) {
-      ctx.signal.throwIfAborted();
-      for (let i = 0; i < p.words / slices; i++) {
-        const w = vocabulary[(i * 7 + s) % vocabulary.length]!;
-        counts.set(w, (counts.get(w) ?? 0) + 1);
-      }
-      ctx.progress(((s + 1) / slices) * 100, `slice ${s + 1}/${slices}`);
-      await new Promise((r) => setTimeout(r, 150));
-    }
-    return { distinct: counts.size, top: [...counts.entries()].sort((a, b) => b[1] - a[1]).slice(0, 3).map(([word, n]) => ({ word, n })) };
-  },
-});
+/** The bundled recording: the LibriVox clips of Debian's pocketsphinx-testdata (public domain), joined. */
+async function bundled(): Promise<{ name: string; bytes: Buffer }> {
+  const ids = (await readdir(LIBRIVOX)).filter((f) => f.endsWith('.wav')).sort();
+  const out = join(dataDir, 'demo-librivox.wav');
+  await blobs.put('demo/.keep', Buffer.alloc(0)); // creates the data directory
+  const r = await run('sox', [...ids.map((f) => join(LIBRIVOX, f)), out]);
+  if (r.code !== 0) throw new Error(`sox could not join the LibriVox clips: ${r.stderr.trim()}`);
+  return { name: 'Sense and Sensibility, ch. 1 (LibriVox, public domain)', bytes: await readFile(out) };
+}
 
-const ff = createFireflow({
-  firestore: db,
-  tasks: [wordCount],
-  executor: inProcess({ concurrency: 2 }),
-  retryPolicies: { aggressive: { baseDelayMs: 500 } },
-});
+const input = fileArg ? { name: fileArg, bytes: await readFile(fileArg) } : await bundled();
+const ff = createFireflow({ firestore: db, pipelines: [audioPipeline({ db, blobs })], executor: inProcess() });
 await ff.start();
 
-const jobs = [
-  { name: 'small', params: { words: 50_000 }, priority: 5 },
-  { name: 'urgent', params: { words: 200_000 }, priority: 9 },
-  { name: 'flaky', params: { words: 100_000, failFirstAttempt: true }, priority: 5 },
-  { name: 'cancelled', params: { words: 5_000_000 }, priority: 1 },
-];
-const names = new Map<string, string>();
-const last = new Map<string, string>();
-const finished = new Set<string>();
-let allDone!: () => void;
-const done = new Promise<void>((r) => (allDone = r));
+// 1. Upload, as a client would: declare the upload, send the chunks, mark it complete.
+const chunkCount = Math.max(1, Math.ceil(input.bytes.length / CHUNK_BYTES));
+const record = await createUpload(db, {
+  contentType: 'audio/wav',
+  chunkCount,
+  totalBytes: input.bytes.length,
+  sha256: createHash('sha256').update(input.bytes).digest('hex'),
+}, { ownerUid: 'demo-user' });
+for (let i = 0; i < chunkCount; i++) await blobs.put(chunkKey(record.id, i), input.bytes.subarray(i * CHUNK_BYTES, (i + 1) * CHUNK_BYTES));
+await completeUpload(db, blobs, record.id);
+process.stdout.write(`fireflow demo: ${input.name}\n  uploaded ${(input.bytes.length / 1024).toFixed(0)} KiB in ${chunkCount} chunks as audio ${record.id}\n`);
 
-process.stdout.write('fireflow demo: submitting 4 tasks; progress below comes from a Firestore listener\n');
-const ids = await Promise.all(jobs.map((j) => ff.submit('word-count', j.params, { priority: j.priority, id: `demo-${j.name}-${Date.now()}` })));
-ids.forEach((id, i) => names.set(id, jobs[i]!.name));
-const unsubscribe = ff.store.collection.where('__name__', 'in', ids.map((id) => ff.store.ref(id))).onSnapshot((snap) => {
-  for (const doc of snap.docs) {
-    const status = doc.get('status') as TaskStatus;
-    const line = `${status.padEnd(9)} ${String(doc.get('progress')).padStart(5)}%  attempt ${doc.get('attempt')}  ${doc.get('currentStep') ?? ''}`;
-    if (last.get(doc.id) === line) continue;
-    last.set(doc.id, line);
-    process.stdout.write(`  ${names.get(doc.id)!.padEnd(10)} ${line}\n`);
-    if (IS_TERMINAL[status]) finished.add(doc.id);
-  }
-  if (finished.size === ids.length) allDone();
+// 2. Process it, watching the pipeline task through a Firestore listener (what a browser would do).
+const started = Date.now();
+const id = await ff.submit(AUDIO_PIPELINE, { audioId: record.id }, { ownerUid: 'demo-user' });
+process.stdout.write(`  pipeline task ${id} (processing_tasks/${id})\n`);
+let lastLine = '';
+const done = await new Promise<Task>((resolveDone, reject) => {
+  const unsubscribe = ff.store.ref(id).onSnapshot((snap) => {
+    const v = ff.store.fromSnapshot(snap);
+    if (!v) return;
+    const t = v.task;
+    const stages = Object.entries(t.stages ?? {})
+      .sort(([, a], [, b]) => a.index - b.index)
+      .map(([sid, s]) => `${sid} ${s.status}${s.status === 'running' ? ` ${s.progress}%` : ''}`)
+      .join(', ');
+    const line = `  ${String(t.progress).padStart(5)}%  ${t.status.padEnd(9)} ${stages}${t.currentStep ? `  (${t.currentStep})` : ''}`;
+    if (line !== lastLine) process.stdout.write(`${line}\n`);
+    lastLine = line;
+    if (IS_TERMINAL[t.status]) {
+      unsubscribe();
+      resolveDone(t);
+    }
+  }, reject);
 });
-setTimeout(() => void ff.cancel(ids[3]!), 300);
-await done;
-unsubscribe();
 
-process.stdout.write('\nsummary\n');
-for (const id of ids) {
-  const t = await ff.get(id);
-  process.stdout.write(`  ${names.get(id)!.padEnd(10)} ${t.status.padEnd(9)} attempts ${t.attempt}  ${t.error ? `last error: ${t.error.message}` : JSON.stringify(t.result)}\n`);
+// 3. Summary.
+const audio = (await getAudio(db, record.id))!;
+process.stdout.write(`\nsummary\n  status      ${done.status}${done.error ? ` — ${done.error.message}` : ''}\n`);
+if (done.status === 'completed') {
+  const transcript = (await loadTranscript(db, record.id))!;
+  const seconds = (Date.now() - started) / 1000;
+  process.stdout.write(`  audio       ${audio.format}, ${audio.durationSeconds!.toFixed(1)} s, processed in ${seconds.toFixed(1)} s\n`);
+  for (const [sid, s] of Object.entries(done.stages!).sort(([, a], [, b]) => a.index - b.index)) {
+    process.stdout.write(`  ${sid.padEnd(11)} ${s.seconds?.toFixed(2)} s\n`);
+  }
+  process.stdout.write(`  transcript  ${transcript.words.length} words (${transcript.engine}); begins: "${transcript.words.slice(0, 16).map((w) => w.word).join(' ')} …"\n`);
+  process.stdout.write(`  stored at   Firestore audio/${record.id} (record and transcript pages), ${dataDir}/audio/${record.id}/ (audio)\n`);
 }
-const m = ff.metrics().byType['word-count']!;
-process.stdout.write(`  outcomes ${JSON.stringify(m.outcomes)}; handler p50 ${Math.round(m.durationMs.p50Ms)} ms; Firestore writes ${ff.store.totalWrites}\n`);
 if (!exitAfter) {
-  process.stdout.write('\nemulators still running (Firestore at ' + process.env.FIRESTORE_EMULATOR_HOST + '); Ctrl-C to stop\n');
+  process.stdout.write(`\nemulator still running (Firestore at ${process.env.FIRESTORE_EMULATOR_HOST}); Ctrl-C to stop\n`);
   await new Promise<void>((r) => process.once('SIGINT', () => r()));
 }
 await ff.shutdown();
-process.exit(0);
+process.exit(done.status === 'completed' ? 0 : 1);

@@ -74,7 +74,8 @@ describe('streaming WAV helpers', () => {
     expect(pieceCount(600, 2)).toBe(10); // ≤ 60 s each, a multiple of 2
     expect(pieceCount(600, 4)).toBe(12);
     expect(pieceCount(50, 2)).toBe(2);
-    expect(pieceCount(30, 2)).toBe(1); // two 15 s pieces would be under the 20 s minimum
+    expect(pieceCount(25, 2)).toBe(2); // two cores: two 12.5 s pieces
+    expect(pieceCount(15, 2)).toBe(1); // two 7.5 s pieces would be under the 10 s minimum
     expect(pieceCount(5, 8)).toBe(1);
     expect(pieceCount(49, 2, { minSeconds: 8, maxSeconds: 15 })).toBe(4);
     expect(pieceCount(130, 8, { minSeconds: 20, maxSeconds: 60 })).toBe(6); // the 20 s minimum caps it below 8
