@@ -207,7 +207,7 @@ export class Fireflow {
     }
     if (task.status === 'running') this.executor?.cancelRequested(taskId);
     // A pending stage task cancelled on its own stops its pipeline.
-    if (task.parentTaskId && IS_TERMINAL[task.status]) await this.runner?.advance(task.parentTaskId);
+    if (IS_TERMINAL[task.status]) await this.runner?.settled(task);
     return task;
   }
 
@@ -218,9 +218,8 @@ export class Fireflow {
   async retry(taskId: string): Promise<Task> {
     const current = await this.get(taskId);
     if (current.stages && this.runner) return this.runner.retry(taskId);
-    if (current.parentTaskId && this.runner) {
-      const parent = await this.store.get(current.parentTaskId);
-      if (parent?.stages) throw new TaskStateError(taskId, current.status, 'retry', `it is a stage of pipeline ${JSON.stringify(parent.id)}; retry the pipeline`);
+    if (current.parentTaskId && this.runner?.isStage(current)) {
+      throw new TaskStateError(taskId, current.status, 'retry', `it is a stage of pipeline ${JSON.stringify(current.parentTaskId)}; retry the pipeline`);
     }
     const v = await this.store.retry(taskId);
     this.executor?.enqueue(v);

@@ -9,6 +9,8 @@ export {
   LeaseLostError,
   TaskValidationError,
   UnknownTaskTypeError,
+  NotFoundError,
+  StateError,
   TaskNotFoundError,
   TaskStateError,
   MalformedTaskError,

@@ -21,9 +21,9 @@ export type AudioStage = (typeof AUDIO_STAGES)[number];
 
 /**
  * Stage weights in the pipeline's progress, proportional to their measured run time on a 10-minute recording
- * (`npm run bench -- pipeline` on 2 cores: reassembly ≈ 1 s, transcription ≈ 60 s).
+ * (`npm run bench -- pipeline` on 2 cores: reassembly 1.15 s, transcription 86.9 s).
  */
-export const DEFAULT_AUDIO_WEIGHTS: Record<AudioStage, number> = { reassemble: 1, transcribe: 60 };
+export const DEFAULT_AUDIO_WEIGHTS: Record<AudioStage, number> = { reassemble: 1, transcribe: 75 };
 
 export interface AudioPipelineOptions {
   db: Firestore;

@@ -1,7 +1,7 @@
 import { FieldValue, Timestamp, type DocumentReference, type Firestore } from 'firebase-admin/firestore';
 import { z } from 'zod';
 import type { BlobStore } from '../blobs/blob-store.js';
-import { TaskValidationError } from '../core/errors.js';
+import { NotFoundError, StateError, TaskValidationError } from '../core/errors.js';
 import { taskErrorSchema, zodIssues, type TaskError } from '../core/task.js';
 import { AUDIO_FORMATS, type AudioFormat } from './probe.js';
 import { chunkKey, chunkPrefix } from './reassemble.js';
@@ -21,23 +21,23 @@ export const MAX_CHUNKS = 10_000;
 /** Largest upload, bytes (8 GiB). */
 export const MAX_UPLOAD_BYTES = 8 * 1024 ** 3;
 
-export class AudioNotFoundError extends Error {
+export class AudioNotFoundError extends NotFoundError {
   override name = 'AudioNotFoundError';
   constructor(readonly audioId: string) {
-    super(`audio ${JSON.stringify(audioId)} does not exist`);
+    super('audio', audioId);
   }
 }
 
 /** The audio is not in a state that allows the action (e.g. processed while already processing). */
-export class AudioStateError extends Error {
+export class AudioStateError extends StateError {
   override name = 'AudioStateError';
   constructor(
     readonly audioId: string,
-    readonly status: AudioStatus,
+    override readonly status: AudioStatus,
     action: string,
-    reason = `it is ${status}`,
+    reason?: string,
   ) {
-    super(`cannot ${action} audio ${JSON.stringify(audioId)}: ${reason}`);
+    super('audio', audioId, status, action, reason);
   }
 }
 

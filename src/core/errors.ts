@@ -87,24 +87,50 @@ export class UnknownTaskTypeError extends Error {
   }
 }
 
-export class TaskNotFoundError extends Error {
-  override name = 'TaskNotFoundError';
-  constructor(readonly taskId: string) {
-    super(`task ${JSON.stringify(taskId)} does not exist`);
+/** Something looked up by id does not exist: every subclass is a 404 at an HTTP edge. */
+export class NotFoundError extends Error {
+  override name = 'NotFoundError';
+  constructor(
+    /** What was looked for: `task`, `audio`. */
+    readonly resource: string,
+    readonly id: string,
+  ) {
+    super(`${resource} ${JSON.stringify(id)} does not exist`);
   }
 }
 
-/** The requested transition is not possible from the task's current status (e.g. retry of a running task). */
-export class TaskStateError extends Error {
-  override name = 'TaskStateError';
+export class TaskNotFoundError extends NotFoundError {
+  override name = 'TaskNotFoundError';
+  constructor(readonly taskId: string) {
+    super('task', taskId);
+  }
+}
+
+/** The action is not possible in the current state: every subclass is a 409 at an HTTP edge. */
+export class StateError extends Error {
+  override name = 'StateError';
   constructor(
-    readonly taskId: string,
+    readonly resource: string,
+    readonly id: string,
     readonly status: string,
     action: string,
     /** Why, when it is not the status. */
     reason = `it is ${status}`,
   ) {
-    super(`cannot ${action} task ${JSON.stringify(taskId)}: ${reason}`);
+    super(`cannot ${action} ${resource} ${JSON.stringify(id)}: ${reason}`);
+  }
+}
+
+/** The requested transition is not possible from the task's current status (e.g. retry of a running task). */
+export class TaskStateError extends StateError {
+  override name = 'TaskStateError';
+  constructor(
+    readonly taskId: string,
+    status: string,
+    action: string,
+    reason?: string,
+  ) {
+    super('task', taskId, status, action, reason);
   }
 }
 

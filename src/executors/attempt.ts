@@ -28,11 +28,13 @@ export interface ExecutorRuntime {
   pipelines?: PipelineHooks;
 }
 
-/** What executors tell the pipeline runner about stage tasks (tasks with a `parentTaskId`). */
+/** What executors tell the pipeline runner. Calls about tasks that are not stages of a pipeline are ignored. */
 export interface PipelineHooks {
-  /** A stage task's progress was written: mirror it into its pipeline. Awaited before the attempt writes again. */
+  /** A task's progress was written: mirror a stage's into its pipeline. Awaited before the attempt writes again. */
   progress(task: Task, percent: number, step: string | null): Promise<void>;
-  /** A stage task finished, or a pipeline's check-back time passed: advance the pipeline. Never rejects. */
+  /** A task finished (completed, failed or cancelled): advance its pipeline if it is a stage. Never rejects. */
+  settled(task: Task): Promise<void>;
+  /** A pipeline's check-back time passed: advance it. Never rejects. */
   advance(pipelineId: string): Promise<void>;
 }
 
@@ -244,7 +246,7 @@ export class Attempt {
     const result = await this.finish(ok, value, thrown);
     this.runtime.metrics.record(this.task.type, result.outcome, durationMs);
     // Before `done` resolves, so a Cloud Functions worker does not answer (and lose its CPU) before the pipeline moved on.
-    if (FINAL[result.outcome] && this.task.parentTaskId) await this.runtime.pipelines?.advance(this.task.parentTaskId);
+    if (FINAL[result.outcome] && this.task.parentTaskId) await this.runtime.pipelines?.settled(this.task);
     return result;
   }
 

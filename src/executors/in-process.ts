@@ -405,8 +405,7 @@ export class InProcessExecutor implements Executor {
         if (requeued.length) log.info('re-queued tasks of lost executors', { count: requeued.length, ids: requeued.map((v) => v.task.id) });
         for (const v of requeued) this.add(v, false);
         if (!pipelines) return;
-        const ids = new Set([...settled.map((t) => t.parentTaskId!), ...due.map((v) => v.task.id)]);
-        await Promise.all([...ids].map((id) => pipelines.advance(id)));
+        await Promise.all([...settled.map((t) => pipelines.settled(t)), ...due.map((v) => pipelines.advance(v.task.id))]);
       })
       .catch((error: unknown) => {
         log.warn('lease sweep failed', { error: String(error) });

@@ -73,8 +73,21 @@ export class PipelineRunner implements PipelineHooks {
   private readonly chains = new Map<string, Promise<void>>();
   /** The last version of each pipeline this process wrote progress to, so a progress write needs no read. */
   private readonly mirrors = new Map<string, Versioned>();
+  /** Task types that are stages of a registered pipeline. */
+  private readonly stageTypes: ReadonlySet<string>;
 
-  constructor(private readonly deps: PipelineRunnerDeps) {}
+  constructor(private readonly deps: PipelineRunnerDeps) {
+    this.stageTypes = new Set([...deps.pipelines.values()].flatMap((p) => p.stages.map((s) => s.task.type)));
+  }
+
+  /** Whether `task` is a stage task of a pipeline (a task of a stage type with a parent). */
+  isStage(task: Task): boolean {
+    return task.parentTaskId !== null && this.stageTypes.has(task.type);
+  }
+
+  async settled(task: Task): Promise<void> {
+    if (this.isStage(task)) await this.advance(task.parentTaskId!);
+  }
 
   /** Creates the pipeline and starts its first selected stage. The same id again returns the existing pipeline. */
   async start(def: PipelineDefinition, start: PipelineStart): Promise<string> {
@@ -181,6 +194,7 @@ export class PipelineRunner implements PipelineHooks {
 
   /** Mirrors a stage task's progress into its pipeline (stage progress, weighted total, current step) and pushes the check-back time. */
   async progress(task: Task, percent: number, step: string | null): Promise<void> {
+    if (!this.isStage(task)) return;
     const id = task.parentTaskId!;
     const { store } = this.deps;
     try {
