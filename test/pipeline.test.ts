@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import {
   NonRetriableError,
+  RetryAfterError,
   TaskStateError,
   TaskValidationError,
   createFireflow,
@@ -207,13 +208,17 @@ describe('pipelines', () => {
   it('cancelling a pipeline whose stage waits for a retry cancels both at once', async () => {
     const f = fixture('cancel-pending', {
       b: async () => {
-        throw new Error('try again later'); // standard policy: retried after backoff
+        throw new RetryAfterError(60_000, 'try again in a minute');
       },
     });
     const ff = await start({ pipelines: [f.pipeline] }, {});
     const slow = createFireflow({ firestore: db, pipelines: [f.pipeline] }); // submit-only: no executor
     const id = await ff.submit('cancel-pending', { n: 1 });
-    await waitFor(async () => (await ff.store.get(stageTaskId(id, 'b')))?.status === 'pending' && f.runs.b >= 1, 'b to wait for its retry');
+    const waiting = await waitFor(async () => {
+      const b = await ff.store.get(stageTaskId(id, 'b'));
+      return b?.status === 'pending' && b.attempt === 1 && b;
+    }, 'b to wait for its retry');
+    expect(waiting.runAfter!.getTime()).toBeGreaterThan(Date.now() + 30_000);
     await ff.shutdown(); // nobody will run b now
     const after = await slow.cancel(id);
     expect(after.status).toBe('cancelled');
@@ -251,14 +256,23 @@ describe('pipelines', () => {
 
   it('a stage whose params Firestore refuses fails the pipeline with the reason instead of stalling it', async () => {
     const params = z.object({ n: z.number() });
+    const small = defineTask({ type: 'refused.small', params, run: () => ({ ok: true }) });
     const big = defineTask({ type: 'refused.big', params: z.object({ blob: z.string() }), run: () => null });
-    const pipeline = definePipeline({ type: 'refused', params, stages: [{ id: 'big', task: big, params: () => ({ blob: 'x'.repeat(1_100_000) }) }] });
+    const pipeline = definePipeline({
+      type: 'refused',
+      params,
+      stages: [
+        { id: 'small', task: small },
+        { id: 'big', task: big, params: () => ({ blob: 'x'.repeat(1_100_000) }) },
+      ],
+    });
     const ff = await start({ pipelines: [pipeline] });
     const id = await ff.submit('refused', { n: 1 });
     const done = await finished(ff, id);
     expect(done.status).toBe('failed');
     expect(done.error!.message).toMatch(/^the pipeline's next step could not be stored: 3 INVALID_ARGUMENT/);
-    expect(done.stages!.big!.status).toBe('skipped');
+    expect(done.stages!.small).toMatchObject({ status: 'completed', output: { ok: true } });
+    expect(done.stages!.big).toMatchObject({ status: 'failed', error: done.error });
     expect(await ff.store.get(stageTaskId(id, 'big'))).toBeNull();
   });
 

@@ -288,11 +288,10 @@ export class PipelineRunner implements PipelineHooks {
         results = await store.writeIfUnchanged(id, 'advance', step.change, parent.updateTime, step.staged);
       } catch (error) {
         if (!isUnstorable(error)) throw error;
-        // The same data would be refused at every check-back: fail the pipeline, saying why.
+        // The same data would be refused at every check-back: decide again, failing where this step went on.
         const message = `the pipeline's next step could not be stored: ${error instanceof Error ? error.message : String(error)}`;
         this.deps.log.error('pipeline failed', { taskId: id, error: message });
-        const params = def.params.safeParse(parent.task.params).data ?? null;
-        step = await this.finish(def, parent.task, params, { change: {}, staged: [] }, { ...parent.task.stages }, 'failed', null, { name: 'NonRetriableError', message, retriable: false });
+        step = (await this.nextStep(def, parent, { name: 'NonRetriableError', message, retriable: false }))!;
         results = await store.writeIfUnchanged(id, 'advance', step.change, parent.updateTime, step.staged);
       }
       if (results === 'conflict') continue;
@@ -308,8 +307,11 @@ export class PipelineRunner implements PipelineHooks {
     throw new Error(`pipeline ${id}: gave up after ${MAX_ROUNDS} conflicting writes`);
   }
 
-  /** What the pipeline should do now, from its document and its active stage's task; null when nothing. */
-  private async nextStep(def: PipelineDefinition, parent: Versioned): Promise<Step | null> {
+  /**
+   * What the pipeline should do now, from its document and its active stage's task; null when nothing. With
+   * `refusal` (Firestore refused the step this returned before), it fails the pipeline where it would have gone on.
+   */
+  private async nextStep(def: PipelineDefinition, parent: Versioned, refusal?: TaskError): Promise<Step | null> {
     const { store } = this.deps;
     const t = parent.task;
     const stages: Record<string, StageState> = { ...t.stages! };
@@ -355,6 +357,11 @@ export class PipelineRunner implements PipelineHooks {
         }
         return this.finish(def, t, params.data, step, stages, 'cancelled', child ? s.id : null, null, outputs);
       }
+      const starts = !c || (st.status === 'waiting' && c.status !== 'pending' && c.status !== 'running');
+      if (starts && refusal) {
+        set(s.id, { status: 'failed', error: refusal });
+        return this.finish(def, t, params.data, step, stages, 'failed', s.id, refusal, outputs);
+      }
       if (!c) return this.startStage(def, t, s, params.data, outputs, step, stages, set);
       if (c.status === 'pending' || c.status === 'running') {
         if (st.status === 'waiting') set(s.id, { status: 'running', startedAt: FieldValue.serverTimestamp() });
@@ -380,7 +387,7 @@ export class PipelineRunner implements PipelineHooks {
       }
       return this.finish(def, t, params.data, step, stages, 'cancelled', s.id, null, outputs);
     }
-    return this.finish(def, t, params.data, step, stages, 'completed', null, null, outputs);
+    return this.finish(def, t, params.data, step, stages, refusal ? 'failed' : 'completed', null, refusal ?? null, outputs);
   }
 
   /** Creates the stage's task in the pipeline's batch (pending; run once committed). */
