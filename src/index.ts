@@ -14,6 +14,7 @@ export {
   TaskNotFoundError,
   TaskStateError,
   MalformedTaskError,
+  formatIssues,
   type AbortReason,
   type FieldIssue,
 } from './core/errors.js';

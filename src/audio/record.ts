@@ -1,7 +1,7 @@
 import { FieldValue, Timestamp, type DocumentReference, type Firestore } from 'firebase-admin/firestore';
 import { z } from 'zod';
 import type { BlobStore } from '../blobs/blob-store.js';
-import { NotFoundError, StateError, TaskValidationError } from '../core/errors.js';
+import { NotFoundError, StateError, TaskValidationError, formatIssues } from '../core/errors.js';
 import { taskErrorSchema, zodIssues, type TaskError } from '../core/task.js';
 import { AUDIO_FORMATS, type AudioFormat } from './probe.js';
 import { chunkKey, chunkPrefix } from './reassemble.js';
@@ -93,7 +93,7 @@ export async function readAudio(db: Firestore, audioId: string): Promise<{ recor
   const snap = await audioRef(db, audioId).get();
   if (!snap.exists) return null;
   const parsed = audioRecordSchema.safeParse(snap.data());
-  if (!parsed.success) throw new Error(`audio record ${JSON.stringify(audioId)} is malformed: ${zodIssues(parsed.error).map((i) => `${i.path}: ${i.message}`).join('; ')}`);
+  if (!parsed.success) throw new Error(`audio record ${JSON.stringify(audioId)} is malformed: ${formatIssues(zodIssues(parsed.error))}`);
   return { record: { id: audioId, ...parsed.data }, updateTime: snap.updateTime! };
 }
 

@@ -66,6 +66,11 @@ export interface FieldIssue {
   message: string;
 }
 
+/** `path: message; path: message`, the way every validation message in the library lists its issues. */
+export function formatIssues(issues: readonly FieldIssue[]): string {
+  return issues.map((i) => `${i.path || '(root)'}: ${i.message}`).join('; ');
+}
+
 /** Input that fails validation (params, priority, queue, ids). Nothing was written. */
 export class TaskValidationError extends Error {
   override name = 'TaskValidationError';
@@ -73,7 +78,7 @@ export class TaskValidationError extends Error {
     message: string,
     readonly issues: FieldIssue[],
   ) {
-    super(`${message}: ${issues.map((i) => `${i.path || '(root)'}: ${i.message}`).join('; ')}`);
+    super(`${message}: ${formatIssues(issues)}`);
   }
 }
 
@@ -141,7 +146,7 @@ export class MalformedTaskError extends Error {
     readonly taskId: string,
     readonly issues: FieldIssue[],
   ) {
-    super(`task document ${JSON.stringify(taskId)} is malformed: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`);
+    super(`task document ${JSON.stringify(taskId)} is malformed: ${formatIssues(issues)}`);
   }
 }
 

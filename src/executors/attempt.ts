@@ -2,6 +2,7 @@ import { Timestamp } from 'firebase-admin/firestore';
 import { checkProgress, stagedWrites } from '../core/context.js';
 import type { TaskContext, TaskDefinition } from '../core/define.js';
 import {
+  formatIssues,
   LeaseLostError,
   NonRetriableError,
   RetryAfterError,
@@ -231,7 +232,7 @@ export class Attempt {
     try {
       const params = this.def.params.safeParse(this.task.params);
       if (!params.success) {
-        throw new NonRetriableError(`stored params no longer match the schema: ${zodIssues(params.error, 'params').map((i) => `${i.path}: ${i.message}`).join('; ')}`);
+        throw new NonRetriableError(`stored params no longer match the schema: ${formatIssues(zodIssues(params.error, 'params'))}`);
       }
       this.controller.signal.throwIfAborted();
       value = (await this.def.run(params.data, this.context())) ?? null;

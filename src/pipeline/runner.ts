@@ -1,7 +1,7 @@
 import { FieldValue, Timestamp, type WriteResult } from 'firebase-admin/firestore';
 import { randomUUID } from 'node:crypto';
 import { stagedWrites } from '../core/context.js';
-import { TaskNotFoundError, TaskStateError, TaskValidationError, type FieldIssue } from '../core/errors.js';
+import { TaskNotFoundError, TaskStateError, TaskValidationError, formatIssues, type FieldIssue } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { resolveRetryPolicy, type RetryOverrides } from '../core/retry.js';
 import { isUnstorable, retryChange, terminal, withoutUndefined, type StagedOp, type TaskStore, type TaskWrite, type Versioned } from '../core/store.js';
@@ -322,7 +322,7 @@ export class PipelineRunner implements PipelineHooks {
     };
     const params = def.params.safeParse(t.params);
     if (!params.success) {
-      const message = `stored params no longer match the pipeline's schema: ${zodIssues(params.error, 'params').map((i) => `${i.path}: ${i.message}`).join('; ')}`;
+      const message = `stored params no longer match the pipeline's schema: ${formatIssues(zodIssues(params.error, 'params'))}`;
       return this.finish(def, t, null, step, stages, 'failed', null, { name: 'TaskValidationError', message, retriable: false });
     }
     const outputs: Record<string, unknown> = {};
@@ -404,7 +404,7 @@ export class PipelineRunner implements PipelineHooks {
     const taskId = stages[s.id]!.taskId;
     const parsed = s.task.params.safeParse(s.params(params, outputs));
     if (!parsed.success) {
-      const message = `stage ${JSON.stringify(s.id)} got invalid params: ${zodIssues(parsed.error, 'params').map((i) => `${i.path}: ${i.message}`).join('; ')}`;
+      const message = `stage ${JSON.stringify(s.id)} got invalid params: ${formatIssues(zodIssues(parsed.error, 'params'))}`;
       const error: TaskError = { name: 'TaskValidationError', message, retriable: false };
       set(s.id, { status: 'failed', error });
       return this.finish(def, t, params, step, stages, 'failed', s.id, error, outputs);

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
-import { NonRetriableError } from '../core/errors.js';
+import { NonRetriableError, formatIssues } from '../core/errors.js';
+import { zodIssues } from '../core/task.js';
 import { CircuitBreaker } from './circuit-breaker.js';
 import { fetchJson } from './http.js';
 import type { AudioInput, TranscribeContext, Transcriber, Transcript, Word } from './transcriber.js';
@@ -88,7 +89,7 @@ function bcp47(code: string): string {
 /** A long-running operation as the API sent it, validated; a shape we do not know is a (retriable) error. */
 export function parseOperation(raw: unknown): SpeechOperation {
   const parsed = operationSchema.safeParse(raw);
-  if (!parsed.success) throw new Error(`Google Speech-to-Text answered with an unexpected shape: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  if (!parsed.success) throw new Error(`Google Speech-to-Text answered with an unexpected shape: ${formatIssues(zodIssues(parsed.error))}`);
   return parsed.data;
 }
 

@@ -1,6 +1,7 @@
 import { openAsBlob } from 'node:fs';
 import { z } from 'zod';
-import { NonRetriableError } from '../core/errors.js';
+import { NonRetriableError, formatIssues } from '../core/errors.js';
+import { zodIssues } from '../core/task.js';
 import { CircuitBreaker } from './circuit-breaker.js';
 import { fetchJson } from './http.js';
 import { transcribePieces } from './pieces.js';
@@ -49,7 +50,7 @@ const LANGUAGE_CODES: Record<string, string> = {
  */
 export function parseVerboseJson(raw: unknown, offsetSeconds: number): { words: Word[]; language: string } {
   const parsed = verboseJson.safeParse(raw);
-  if (!parsed.success) throw new Error(`OpenAI answered with an unexpected shape: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  if (!parsed.success) throw new Error(`OpenAI answered with an unexpected shape: ${formatIssues(zodIssues(parsed.error))}`);
   const body = parsed.data;
   if (!body.words) throw new NonRetriableError('OpenAI returned no word timestamps: the model must support timestamp_granularities[]=word');
   const confidence = (t: number) => {

@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { formatIssues } from '../core/errors.js';
+import { zodIssues } from '../core/task.js';
 import { GoogleSpeechTranscriber } from './google.js';
 import { OpenAiTranscriber } from './openai.js';
 import { PocketsphinxTranscriber } from './pocketsphinx.js';
@@ -37,7 +39,7 @@ export type TranscriberConfig = z.input<typeof transcriberConfigSchema>;
 export function createTranscriber(config: TranscriberConfig, deps: { accessToken?: () => Promise<string> } = {}): Transcriber {
   const parsed = transcriberConfigSchema.safeParse(config);
   if (!parsed.success) {
-    throw new TypeError(`invalid transcriber config ${JSON.stringify(config, (k, v) => (k === 'apiKey' ? '…' : v))}: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
+    throw new TypeError(`invalid transcriber config ${JSON.stringify(config, (k, v) => (k === 'apiKey' ? '…' : v))}: ${formatIssues(zodIssues(parsed.error))}`);
   }
   const c = parsed.data;
   switch (c.provider) {
