@@ -41,6 +41,23 @@ export const chunkKey = (audioId: string, index: number) => `uploads/${audioId}/
 
 const DEFAULT_MAX_SECONDS = 4 * 3600;
 
+/** Which of the `chunkCount` declared chunks are missing from the blob store, and the bytes of those present. */
+export async function inspectChunks(blobs: BlobStore, audioId: string, chunkCount: number): Promise<{ missing: number[]; bytes: number }> {
+  const present = new Map<number, number>();
+  for (const b of await blobs.list(chunkPrefix(audioId))) {
+    const index = Number(b.key.slice(chunkPrefix(audioId).length));
+    if (Number.isInteger(index)) present.set(index, b.size);
+  }
+  const missing: number[] = [];
+  let bytes = 0;
+  for (let i = 0; i < chunkCount; i++) {
+    const size = present.get(i);
+    if (size === undefined) missing.push(i);
+    else bytes += size;
+  }
+  return { missing, bytes };
+}
+
 /**
  * The reassembly stage: checks that every chunk is there and the sizes and checksum match, concatenates them,
  * detects the real format and converts to speech WAV. Every failure of the input is a `NonRetriableError` that says
@@ -52,17 +69,10 @@ export async function reassemble(upload: DeclaredUpload, options: ReassembleOpti
   const progress = options.progress ?? (() => undefined);
   if (upload.totalBytes === 0) throw new NonRetriableError('the upload is empty (0 bytes)');
 
-  const present = new Map<number, number>();
-  for (const b of await blobs.list(chunkPrefix(upload.audioId))) {
-    const index = Number(b.key.slice(chunkPrefix(upload.audioId).length));
-    if (Number.isInteger(index)) present.set(index, b.size);
-  }
-  const missing = Array.from({ length: upload.chunkCount }, (_, i) => i).filter((i) => !present.has(i));
+  const { missing, bytes: size } = await inspectChunks(blobs, upload.audioId, upload.chunkCount);
   if (missing.length > 0) {
     throw new NonRetriableError(`missing chunk${missing.length > 1 ? 's' : ''} ${missing.join(', ')} of ${upload.chunkCount}`);
   }
-  const indices = Array.from({ length: upload.chunkCount }, (_, i) => i);
-  const size = indices.reduce((n, i) => n + present.get(i)!, 0);
   if (size !== upload.totalBytes) throw new NonRetriableError(`chunks add up to ${size} bytes, but the upload declared ${upload.totalBytes}`);
   progress(10, 'chunks verified');
 
@@ -71,7 +81,7 @@ export async function reassemble(upload: DeclaredUpload, options: ReassembleOpti
   const work = await mkdtemp(join(tmpdir(), 'fireflow-audio-'));
   try {
     signal?.throwIfAborted();
-    await blobs.concat(indices.map((i) => chunkKey(upload.audioId, i)), originalKey);
+    await blobs.concat(Array.from({ length: upload.chunkCount }, (_, i) => chunkKey(upload.audioId, i)), originalKey);
     progress(30, 'reassembled');
 
     // One pass over the bytes: hash them while copying them to a local file for the audio tools.

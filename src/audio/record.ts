@@ -2,9 +2,9 @@ import { FieldValue, Timestamp, type DocumentReference, type Firestore } from 'f
 import { z } from 'zod';
 import type { BlobStore } from '../blobs/blob-store.js';
 import { NotFoundError, StateError, TaskValidationError, formatIssues } from '../core/errors.js';
-import { taskErrorSchema, zodIssues, type TaskError } from '../core/task.js';
+import { nullableTimestamp, taskErrorSchema, timestamp, zodIssues, type TaskError } from '../core/task.js';
 import { AUDIO_FORMATS, type AudioFormat } from './probe.js';
-import { chunkKey, chunkPrefix } from './reassemble.js';
+import { inspectChunks } from './reassemble.js';
 
 export const AUDIO_COLLECTION = 'audio';
 
@@ -52,9 +52,6 @@ export const newUploadSchema = z
   .strict()
   .refine((u) => u.chunkCount <= u.totalBytes, { message: 'more chunks than bytes', path: ['chunkCount'] });
 export type NewUpload = z.input<typeof newUploadSchema>;
-
-const timestamp = z.instanceof(Timestamp).transform((t) => t.toDate());
-const nullableTimestamp = timestamp.nullable().default(null);
 
 const audioRecordSchema = z.object({
   ownerUid: z.string().nullable().default(null),
@@ -127,10 +124,8 @@ export async function completeUpload(db: Firestore, blobs: BlobStore, audioId: s
   if (!current) throw new AudioNotFoundError(audioId);
   const { record, updateTime } = current;
   if (record.status !== 'uploading') return record;
-  const sizes = new Map((await blobs.list(chunkPrefix(audioId))).map((b) => [b.key, b.size]));
-  const missing = Array.from({ length: record.chunkCount }, (_, i) => i).filter((i) => !sizes.has(chunkKey(audioId, i)));
+  const { missing, bytes } = await inspectChunks(blobs, audioId, record.chunkCount);
   if (missing.length) throw new AudioStateError(audioId, record.status, 'complete the upload of', `chunk${missing.length > 1 ? 's' : ''} ${missing.join(', ')} of ${record.chunkCount} missing`);
-  const bytes = [...sizes.values()].reduce((a, b) => a + b, 0);
   if (bytes !== record.totalBytes) throw new AudioStateError(audioId, record.status, 'complete the upload of', `chunks add up to ${bytes} bytes, not the declared ${record.totalBytes}`);
   await audioRef(db, audioId).update({ status: 'uploaded', uploadedAt: FieldValue.serverTimestamp(), updatedAt: FieldValue.serverTimestamp() }, { lastUpdateTime: updateTime });
   return (await getAudio(db, audioId))!;

@@ -109,8 +109,9 @@ export interface Task {
   stages: Record<string, StageState> | null;
 }
 
-const timestamp = z.instanceof(Timestamp).transform((t) => t.toDate());
-const nullableTimestamp = timestamp.nullable().default(null);
+/** A stored Firestore Timestamp, read as a `Date`. */
+export const timestamp = z.instanceof(Timestamp).transform((t) => t.toDate());
+export const nullableTimestamp = timestamp.nullable().default(null);
 
 export const taskErrorSchema = z.object({
   name: z.string(),
