@@ -5,7 +5,7 @@ import { TaskNotFoundError, TaskStateError, TaskValidationError, formatIssues, t
 import type { Logger } from '../core/logger.js';
 import { resolveRetryPolicy, type RetryOverrides } from '../core/retry.js';
 import { isUnstorable, retryChange, terminal, withoutUndefined, type StagedOp, type TaskStore, type TaskWrite, type Versioned } from '../core/store.js';
-import { newTask, zodIssues, type StageState, type Task, type TaskError } from '../core/task.js';
+import { IS_TERMINAL, newTask, zodIssues, type StageState, type Task, type TaskError } from '../core/task.js';
 import type { PipelineHooks } from '../executors/attempt.js';
 import type { Executor } from '../executors/executor.js';
 import type { PipelineDefinition, PipelineOutcome, ResolvedStage } from './define.js';
@@ -343,27 +343,28 @@ export class PipelineRunner implements PipelineHooks {
         continue;
       }
       if (t.cancelRequested) {
-        if (child && (c!.status === 'pending' || c!.status === 'running')) {
-          const ref = store.ref(c!.id);
+        if (child && !IS_TERMINAL[child.task.status]) {
+          const ref = store.ref(child.task.id);
           const write = { updatedAt: FieldValue.serverTimestamp(), writeToken: randomUUID() };
-          if (c!.status === 'running') {
+          if (child.task.status === 'running') {
             // Its executor aborts it; when it has stopped, its outcome advances the pipeline again.
-            if (c!.cancelRequested) return nonEmpty(step);
+            if (child.task.cancelRequested) return nonEmpty(step);
             step.staged.push({ op: 'update', ref, data: { cancelRequested: true, ...write }, lastUpdateTime: child.updateTime });
-            step.cancel = c!.id;
+            step.cancel = child.task.id;
             return step;
           }
           step.staged.push({ op: 'update', ref, data: { ...terminal('cancelled', {}, this.deps.retentionMs), ...write }, lastUpdateTime: child.updateTime });
         }
         return this.finish(def, t, params.data, step, stages, 'cancelled', child ? s.id : null, null, outputs);
       }
-      const starts = !c || (st.status === 'waiting' && c.status !== 'pending' && c.status !== 'running');
+      // Completed stages were handled above: a finished task here failed or was cancelled.
+      const starts = !c || (st.status === 'waiting' && IS_TERMINAL[c.status]);
       if (starts && refusal) {
         set(s.id, { status: 'failed', error: refusal });
         return this.finish(def, t, params.data, step, stages, 'failed', s.id, refusal, outputs);
       }
       if (!c) return this.startStage(def, t, s, params.data, outputs, step, stages, set);
-      if (c.status === 'pending' || c.status === 'running') {
+      if (!IS_TERMINAL[c.status]) {
         if (st.status === 'waiting') set(s.id, { status: 'running', startedAt: FieldValue.serverTimestamp() });
         // Past its check-back time (the sweep brought it here): check again later, after a pending retry is due.
         if (t.leaseExpiresAt && t.leaseExpiresAt.getTime() <= Date.now()) step.change.leaseExpiresAt = this.checkBack(def, c.runAfter?.getTime());
