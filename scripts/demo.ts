@@ -3,7 +3,7 @@
 // a Firestore listener on the pipeline task, then a summary. `--file PATH` processes your own recording (wav, mp3,
 // flac, ogg; m4a/webm need ffmpeg). `--exit` stops after the summary (CI uses it); otherwise the emulator stays up.
 import { createHash } from 'node:crypto';
-import { readFile, readdir } from 'node:fs/promises';
+import { mkdir, readFile, readdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { initializeApp } from 'firebase-admin/app';
 import { getFirestore } from 'firebase-admin/firestore';
@@ -37,7 +37,7 @@ const blobs = new FsBlobStore(dataDir);
 async function bundled(): Promise<{ name: string; bytes: Buffer }> {
   const ids = (await readdir(LIBRIVOX)).filter((f) => f.endsWith('.wav')).sort();
   const out = join(dataDir, 'demo-librivox.wav');
-  await blobs.put('demo/.keep', Buffer.alloc(0)); // creates the data directory
+  await mkdir(dataDir, { recursive: true });
   const r = await run('sox', [...ids.map((f) => join(LIBRIVOX, f)), out]);
   if (r.code !== 0) throw new Error(`sox could not join the LibriVox clips: ${r.stderr.trim()}`);
   return { name: 'Sense and Sensibility, ch. 1 (LibriVox, public domain)', bytes: await readFile(out) };

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { formatIssues } from '../core/errors.js';
+import { withoutUndefined } from '../core/store.js';
 import { zodIssues } from '../core/task.js';
 import { GoogleSpeechTranscriber } from './google.js';
 import { OpenAiTranscriber } from './openai.js';
@@ -67,19 +68,18 @@ export function createTranscriber(config: TranscriberConfig, deps: { accessToken
  */
 export function transcriberConfigFromEnv(env: NodeJS.ProcessEnv = process.env): TranscriberConfig {
   const provider = env.FIREFLOW_TRANSCRIBER ?? 'pocketsphinx';
-  const defined = <T extends Record<string, unknown>>(o: T) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
   switch (provider) {
     case 'pocketsphinx':
       return { provider };
     case 'google':
-      return defined({
+      return withoutUndefined({
         provider,
         projectId: env.GOOGLE_CLOUD_PROJECT ?? env.GCLOUD_PROJECT ?? '',
         location: env.FIREFLOW_SPEECH_LOCATION,
         languageCodes: env.FIREFLOW_SPEECH_LANGUAGES?.split(',').map((s) => s.trim()),
       });
     case 'openai':
-      return defined({ provider, apiKey: env.OPENAI_API_KEY ?? '', model: env.FIREFLOW_OPENAI_MODEL, language: env.FIREFLOW_SPEECH_LANGUAGE });
+      return withoutUndefined({ provider, apiKey: env.OPENAI_API_KEY ?? '', model: env.FIREFLOW_OPENAI_MODEL, language: env.FIREFLOW_SPEECH_LANGUAGE });
     default:
       throw new TypeError(`FIREFLOW_TRANSCRIBER must be one of ${TRANSCRIBER_PROVIDERS.join(', ')}, got ${JSON.stringify(provider)}`);
   }
