@@ -1,0 +1,99 @@
+import { performance } from 'node:perf_hooks';
+import { c99 } from '../src/text/c99.js';
+import { u00 } from '../src/text/u00.js';
+import { segmentationScore } from '../src/text/metrics.js';
+import { seededRandom } from '../src/text/random.js';
+import { contentStems } from '../src/text/terms.js';
+import { loadBrown, type BrownText } from './brown.js';
+
+/**
+ * Choi's (2000) benchmark rebuilt from the Brown corpus: each document is 10 segments, each segment the first
+ * `min`–`max` sentences of a different randomly chosen text. Choi used 400 documents for 3–11 and 100 for each of
+ * the others; so do we, with a fixed seed.
+ */
+const CONFIGURATIONS = [
+  { scenario: '3-11', min: 3, max: 11, documents: 400 },
+  { scenario: '3-5', min: 3, max: 5, documents: 100 },
+  { scenario: '6-8', min: 6, max: 8, documents: 100 },
+  { scenario: '9-11', min: 9, max: 11, documents: 100 },
+] as const;
+
+/**
+ * Published Pk (%) on Choi's own data set: C99 and TextTiling from Choi (2000) Table 8, U00 on 3–11 from Utiyama &
+ * Isahara (2001).
+ */
+const PUBLISHED = {
+  c99: { '3-11': 13, '3-5': 18, '6-8': 10, '9-11': 9 },
+  u00: { '3-11': 10 },
+  textTiling: { '3-11': 46 },
+} as const;
+
+const SEGMENTERS = {
+  u00: (bags: string[][], segments?: number) => u00(bags, { segments }),
+  c99: (bags: string[][], segments?: number) => c99(bags, { segments }),
+} as const;
+
+interface Document {
+  sentences: string[];
+  boundaries: number[];
+}
+
+function makeDocument(texts: readonly BrownText[], min: number, max: number, random: () => number): Document {
+  const chosen = new Set<number>();
+  while (chosen.size < 10) chosen.add(Math.floor(random() * texts.length));
+  const sentences: string[] = [];
+  const boundaries: number[] = [];
+  for (const t of chosen) {
+    const count = min + Math.floor(random() * (max - min + 1));
+    if (sentences.length > 0) boundaries.push(sentences.length);
+    sentences.push(...texts[t]!.sentences.slice(0, count));
+  }
+  return { sentences, boundaries };
+}
+
+export async function run(args: string[]): Promise<void> {
+  const seed = Number(args.find((a) => a.startsWith('--seed='))?.slice(7) ?? 2000);
+  const texts = loadBrown().filter((t) => t.sentences.length >= 11);
+  process.stderr.write(`[eval] ${texts.length} Brown texts, seed ${seed}\n`);
+  for (const config of CONFIGURATIONS) {
+    const random = seededRandom(seed + config.min * 100 + config.max);
+    const docs = Array.from({ length: config.documents }, () => makeDocument(texts, config.min, config.max, random));
+    const bags = docs.map((doc) => doc.sentences.map(contentStems));
+    for (const [name, segment] of Object.entries(SEGMENTERS)) {
+      let pk = 0;
+      let windowDiff = 0;
+      let pkKnown = 0;
+      let ms = 0;
+      let found = 0;
+      docs.forEach((doc, d) => {
+        const t0 = performance.now();
+        const hypothesis = segment(bags[d]!);
+        ms += performance.now() - t0;
+        const score = segmentationScore(doc.boundaries, hypothesis, doc.sentences.length);
+        pk += score.pk;
+        windowDiff += score.windowDiff;
+        found += hypothesis.length + 1;
+        pkKnown += segmentationScore(doc.boundaries, segment(bags[d]!, 10), doc.sentences.length).pk;
+      });
+      const n = docs.length;
+      const pct = (x: number) => Math.round((x / n) * 1000) / 10;
+      const published = (PUBLISHED[name as keyof typeof PUBLISHED] as Record<string, number>)[config.scenario];
+      process.stdout.write(
+        `${JSON.stringify({
+          scenario: config.scenario,
+          segmenter: name,
+          default: name === 'u00',
+          documents: n,
+          pkPct: pct(pk),
+          windowDiffPct: pct(windowDiff),
+          pkPctKnownSegmentCount: pct(pkKnown),
+          meanSegmentsFound: Math.round((found / n) * 10) / 10,
+          msPerDocument: Math.round((ms / n) * 100) / 100,
+          ...(published !== undefined ? { publishedPkPct: published } : {}),
+          ...(config.scenario === '3-11' && name === 'c99' ? { publishedTextTilingPkPct: PUBLISHED.textTiling['3-11'] } : {}),
+          seed,
+        })}\n`,
+      );
+    }
+  }
+}

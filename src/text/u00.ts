@@ -1,0 +1,107 @@
+/**
+ * Utiyama & Isahara's (2001) statistical segmenter ("U00"): the segmentation of maximum probability, where each
+ * segment's words are drawn from its own Laplace-smoothed unigram model and every boundary costs log(total words)
+ * (the description length of where it is). Found exactly by dynamic programming. Published as more accurate than
+ * C99 on Choi's data (Pk 10% vs 13% on 3–11), it needs no training and, unlike C99's divisive clustering, takes
+ * hard limits on segment size directly: a segment outside [minWords, maxWords] is simply never considered.
+ */
+
+export interface U00Options {
+  /** Size of each sentence in words (all words, not just the terms), for the size limits. @default terms per sentence */
+  sentenceWords?: readonly number[];
+  /** Segments shorter than this, words, are not allowed (unless the whole text is shorter). @default 1 */
+  minWords?: number;
+  /** Segments longer than this, words, are not allowed (a single longer sentence is its own segment). @default Infinity */
+  maxWords?: number;
+  /** Exactly this many segments instead of the most probable count (fewer if the sizes allow no more). */
+  segments?: number;
+  signal?: AbortSignal;
+}
+
+/**
+ * Segments sentences given as bags of terms. Returns the indices of the sentences that start a new segment, sorted
+ * (never 0).
+ */
+export function u00(sentences: readonly (readonly string[])[], options: U00Options = {}): number[] {
+  const n = sentences.length;
+  const minWords = options.minWords ?? 1;
+  const maxWords = options.maxWords ?? Infinity;
+  if (options.segments !== undefined && !(Number.isInteger(options.segments) && options.segments >= 1)) {
+    throw new TypeError(`segments must be an integer >= 1, got ${JSON.stringify(options.segments)}`);
+  }
+  if (n < 2 || options.segments === 1) return [];
+  const size = options.sentenceWords ?? sentences.map((s) => s.length);
+  if (size.length !== n) throw new TypeError(`sentenceWords has ${size.length} entries for ${n} sentences`);
+
+  const ids = new Map<string, number>();
+  const bags = sentences.map((s) =>
+    s.map((t) => {
+      let id = ids.get(t);
+      if (id === undefined) ids.set(t, (id = ids.size));
+      return id;
+    }),
+  );
+  const vocabulary = Math.max(1, ids.size);
+  const totalTerms = bags.reduce((s, b) => s + b.length, 0);
+  const boundaryCost = Math.log(Math.max(2, totalTerms));
+  const wordsBefore = new Float64Array(n + 1);
+  for (let i = 0; i < n; i++) wordsBefore[i + 1] = wordsBefore[i]! + size[i]!;
+  // Too short for two segments of the minimum size: the text is one segment.
+  if (wordsBefore[n]! < 2 * minWords) return [];
+  const allowed = (a: number, b: number) => {
+    const w = wordsBefore[b]! - wordsBefore[a]!;
+    return w >= minWords && (w <= maxWords || b - a === 1);
+  };
+
+  // cost(a, b) of segment [a, b) = L·log(L + k) − Σ_w f_w·log(f_w + 1), updated as sentences are added on the left.
+  const counts = new Int32Array(vocabulary);
+  const maxSegments = options.segments ?? 1;
+  const exact = options.segments !== undefined;
+  const layers = exact ? maxSegments : 1;
+  // best[m][b]: least cost of sentences [0, b) in m + 1 segments (exact count) or in any number (layer 0 only).
+  const best = Array.from({ length: layers }, () => new Float64Array(n + 1).fill(Infinity));
+  const from = Array.from({ length: layers }, () => new Int32Array(n + 1).fill(-1));
+  for (let b = 1; b <= n; b++) {
+    let sum = 0;
+    let length = 0;
+    const touched: number[] = [];
+    for (let a = b - 1; a >= 0; a--) {
+      for (const w of bags[a]!) {
+        const c = counts[w]!;
+        if (c === 0) touched.push(w);
+        sum += (c + 1) * Math.log(c + 2) - (c > 0 ? c * Math.log(c + 1) : 0);
+        counts[w] = c + 1;
+        length++;
+      }
+      if (wordsBefore[b]! - wordsBefore[a]! > maxWords && b - a > 1) break;
+      if (!allowed(a, b)) continue;
+      const cost = length * Math.log(length + vocabulary) - sum + boundaryCost;
+      if (a === 0) {
+        if (cost < best[0]![b]!) [best[0]![b], from[0]![b]] = [cost, 0];
+        continue;
+      }
+      if (exact) {
+        for (let m = 1; m < layers; m++) {
+          const v = best[m - 1]![a]! + cost;
+          if (v < best[m]![b]!) [best[m]![b], from[m]![b]] = [v, a];
+        }
+      } else {
+        const v = best[0]![a]! + cost;
+        if (v < best[0]![b]!) [best[0]![b], from[0]![b]] = [v, a];
+      }
+    }
+    for (const w of touched) counts[w] = 0;
+    if (b % 64 === 0) options.signal?.throwIfAborted();
+  }
+
+  let layer = exact ? layers - 1 : 0;
+  while (layer > 0 && !Number.isFinite(best[layer]![n]!)) layer--;
+  if (!Number.isFinite(best[layer]![n]!)) return [];
+  const starts: number[] = [];
+  for (let b = n; b > 0 && layer >= 0; layer = exact ? layer - 1 : 0) {
+    const a = from[layer]![b]!;
+    if (a > 0) starts.push(a);
+    b = a;
+  }
+  return starts.sort((x, y) => x - y);
+}
