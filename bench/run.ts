@@ -4,6 +4,7 @@ const name = process.argv[2];
 const benches: Record<string, () => Promise<void>> = {
   core: async () => (await import('./core.js')).run(),
   pipeline: async () => (await import('./pipeline.js')).run(),
+  text: async () => (await import('./text.js')).run(),
 };
 const bench = name ? benches[name] : undefined;
 if (!bench) {

@@ -77,3 +77,16 @@ export { OpenAiTranscriber, type OpenAiTranscriberOptions } from './transcribe/o
 export { CircuitBreaker, CircuitOpenError, type CircuitBreakerOptions, type CircuitState } from './transcribe/circuit-breaker.js';
 export { createTranscriber, transcriberConfigFromEnv, transcriberConfigSchema, type TranscriberConfig } from './transcribe/select.js';
 export { saveTranscript, loadTranscript } from './transcribe/store.js';
+
+// Text stages: pure functions of a transcript, and their storage.
+export { splitSentences, type Sentence, type SentenceBasis, type SentenceOptions } from './text/sentences.js';
+export { segmentTranscript, type Chunk, type ChunkOptions, type Segmentation, type Segmenter, type TextContext, type TextQuality } from './text/chunk.js';
+export { c99, type C99Options } from './text/c99.js';
+export { u00, type U00Options } from './text/u00.js';
+export { segmentationScore, type SegmentationScore } from './text/metrics.js';
+export { buildConceptGraph, capGraph, type ConceptGraph, type ConceptNode, type ConceptEdge, type ConceptType, type Community, type GraphOptions, type GraphCap } from './text/graph.js';
+export { buildChapters, type Chapter, type ChapterOptions } from './text/chapters.js';
+export { clozeQuestions, offlineQuestions, type Question, type QuestionGenerator, type QuestionInput, type ClozeOptions } from './text/questions.js';
+export { textProblems, type TextResults } from './text/check.js';
+export { textStages, TEXT_STAGES, type TextStage, type TextStageOptions } from './text/stages.js';
+export { saveChunks, loadChunks, saveGraph, loadGraph, saveChapters, loadChapters, saveQuestions, loadQuestions, graphBlobKey, type ChunksSummary, type GraphSummary } from './text/store.js';

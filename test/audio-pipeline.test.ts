@@ -15,6 +15,10 @@ import { FsBlobStore } from '../src/blobs/fs-store.js';
 import { TaskValidationError, createFireflow, inProcess, stageTaskId, type Fireflow, type Task } from '../src/index.js';
 import { PocketsphinxTranscriber } from '../src/transcribe/pocketsphinx.js';
 import { loadTranscript } from '../src/transcribe/store.js';
+import type { Word } from '../src/transcribe/transcriber.js';
+import { textProblems } from '../src/text/check.js';
+import { TEXT_STAGES } from '../src/text/stages.js';
+import { loadChapters, loadChunks, loadGraph, loadQuestions } from '../src/text/store.js';
 import { emulatorProject, waitFor } from './helpers.js';
 
 const { db, projectId } = emulatorProject('audiopipe');
@@ -52,6 +56,17 @@ const finished = (ff: Fireflow, id: string, timeoutMs: number) =>
     const t = await ff.get(id);
     return ['completed', 'failed', 'cancelled'].includes(t.status) && t;
   }, `pipeline ${id} to finish`, timeoutMs, 100);
+
+/** The text stages completed and their stored results are consistent with the transcript and with each other. */
+async function expectTextResults(audioId: string, words: Word[], durationSeconds: number, done: Task): Promise<void> {
+  for (const stage of TEXT_STAGES) expect(done.stages![stage]!.status, stage).toBe('completed');
+  const [chunks, graph, chapters, questions] = await Promise.all([loadChunks(db, audioId), loadGraph(db, audioId), loadChapters(db, audioId), loadQuestions(db, audioId)]);
+  expect(textProblems({ words, chunks: chunks!, graph: graph!, chapters: chapters!, questions: questions!, durationSeconds })).toEqual([]);
+  expect(chunks!.length).toBeGreaterThan(0);
+  expect(graph!.nodes.length).toBeGreaterThan(0);
+  expect(chapters!.length).toBeGreaterThan(0);
+  expect(done.stages!.chunk!.output).toMatchObject({ count: chunks!.length });
+}
 
 async function speech(name: string, text: string): Promise<Buffer> {
   const file = join(dir, `${name}.wav`);
@@ -99,6 +114,20 @@ describe('audio pipeline', () => {
     expect(progress.at(-1)).toBe(100);
     expect(progress).toEqual([...progress].sort((a, b) => a - b));
     expect(new Set(progress).size).toBeGreaterThanOrEqual(4); // moves through the stages, not just 0 → 100
+    await expectTextResults(audioId, transcript.words, record.durationSeconds!, done);
+  });
+
+  it('a LibriVox clip goes through every stage, transcript to questions', { timeout: 120_000 }, async () => {
+    const bytes = await readFile(join(LIBRIVOX, 'sense_and_sensibility_01_austen_64kb-0880.wav'));
+    const audioId = await upload(bytes, 2);
+    await completeUpload(db, blobs, audioId);
+    const ff = await worker();
+    const done = await finished(ff, await ff.submit(AUDIO_PIPELINE, { audioId }, { ownerUid: 'user-1' }), 110_000);
+    expect(done.status).toBe('completed');
+    const record = (await getAudio(db, audioId))!;
+    const transcript = (await loadTranscript(db, audioId))!;
+    expect(transcript.words.length).toBeGreaterThan(5);
+    await expectTextResults(audioId, transcript.words, record.durationSeconds!, done);
   });
 
   it('bad uploads fail the pipeline non-retriably with the reason, leave no output and never show ready', { timeout: 60_000 }, async () => {

@@ -11,19 +11,21 @@ import { defineTask, type TaskDefinition } from '../core/define.js';
 import { definePipeline, type PipelineDefinition } from '../pipeline/define.js';
 import { PocketsphinxTranscriber } from '../transcribe/pocketsphinx.js';
 import { saveTranscript } from '../transcribe/store.js';
+import { TEXT_STAGES, textStages, type TextStageOptions } from '../text/stages.js';
 import type { AudioInput, Transcriber } from '../transcribe/transcriber.js';
 import { AudioNotFoundError, AudioStateError, audioRef, getAudio, readAudio, type AudioRecord } from './record.js';
 import { reassemble } from './reassemble.js';
 
 export const AUDIO_PIPELINE = 'audio.process';
-export const AUDIO_STAGES = ['reassemble', 'transcribe'] as const;
+export const AUDIO_STAGES = ['reassemble', 'transcribe', ...TEXT_STAGES] as const;
 export type AudioStage = (typeof AUDIO_STAGES)[number];
 
 /**
  * Stage weights in the pipeline's progress, proportional to their measured run time on a 10-minute recording
- * (`npm run bench -- pipeline` on 2 cores: reassembly 1.15 s, transcription 86.9 s).
+ * (`npm run bench -- pipeline` on 2 cores: reassembly 1.15 s, transcription 86.9 s; the text stages together take
+ * well under a second there, `npm run bench -- text`).
  */
-export const DEFAULT_AUDIO_WEIGHTS: Record<AudioStage, number> = { reassemble: 1, transcribe: 75 };
+export const DEFAULT_AUDIO_WEIGHTS: Record<AudioStage, number> = { reassemble: 1, transcribe: 75, chunk: 0.2, graph: 0.5, chapters: 0.1, questions: 0.1 };
 
 export interface AudioPipelineOptions {
   db: Firestore;
@@ -36,6 +38,8 @@ export interface AudioPipelineOptions {
   weights?: Partial<Record<AudioStage, number>>;
   /** Where remote audio is downloaded for local tools. @default the OS temp directory */
   workDir?: string;
+  /** Options of the text stages (chunking, concept graph, chapters) and the question generator. */
+  text?: TextStageOptions;
 }
 
 const audioParams = z.object({ audioId: z.string().regex(/^[\w.:-]{1,200}$/) });
@@ -68,7 +72,8 @@ export function blobAudio(blobs: BlobStore, key: string, dir: string): AudioInpu
 }
 
 /**
- * The audio pipeline: reassemble the uploaded chunks into a speech WAV, then transcribe it and store the transcript.
+ * The audio pipeline: reassemble the uploaded chunks into a speech WAV, transcribe it and store the transcript, then
+ * the text stages: topic chunks, concept graph, chapters and study questions.
  * The `audio/{audioId}` record moves to `processing` in the same commit that creates the pipeline, and to `ready` or
  * `failed` in the one that finishes it, so it never shows `ready` for half-written output.
  */
@@ -135,6 +140,7 @@ export function audioPipeline(options: AudioPipelineOptions): PipelineDefinition
         weight: weights.transcribe,
         hasOutput: async ({ audioId }) => Boolean((await getAudio(db, audioId))?.transcript),
       },
+      ...textStages(db, blobs, options.text, weights),
     ],
     async onStart({ audioId }, ctx) {
       const current = await readAudio(db, audioId);

@@ -1,4 +1,4 @@
-import type { Firestore, WriteBatch } from 'firebase-admin/firestore';
+import type { CollectionReference, Firestore, WriteBatch } from 'firebase-admin/firestore';
 
 /** Counters a bulk job keeps; return them from the handler so they land in the task's `result`. */
 export type BatchStats = Record<string, number> & { items: number; batches: number };
@@ -41,4 +41,22 @@ export async function writeInBatches<T>(
     options.progress?.(Math.round((stats.items / all.length) * 1000) / 10);
   }
   return stats;
+}
+
+/**
+ * Stores `items` as the numbered documents `{prefix}{00000…}` of `collection` (deterministic ids, so storing again
+ * overwrites), then deletes numbered documents left over from a longer earlier list.
+ */
+export async function replaceNumberedDocs<T extends object>(
+  db: Firestore,
+  collection: CollectionReference,
+  prefix: string,
+  items: readonly T[],
+  options: { batchSize?: number; signal?: AbortSignal } = {},
+): Promise<void> {
+  const id = (n: number) => `${prefix}${String(n).padStart(5, '0')}`;
+  const existing = await collection.select().get();
+  const stale = existing.docs.filter((d) => d.id.startsWith(prefix) && /^\d+$/.test(d.id.slice(prefix.length)) && Number(d.id.slice(prefix.length)) >= items.length);
+  await writeInBatches(db, items.map((item, index) => ({ item, index })), (p, batch) => batch.set(collection.doc(id(p.index)), p.item), options);
+  await writeInBatches(db, stale, (d, batch) => batch.delete(d.ref), { signal: options.signal });
 }

@@ -53,6 +53,9 @@ function endsSentence(word: string): boolean {
   return !ABBREVIATIONS.has(bare) && !/^\p{L}$/u.test(bare);
 }
 
+/** Gaps shorter than this are timing noise, not pauses, seconds. */
+const AUDIBLE_GAP_SECONDS = 0.05;
+
 const gapAfter = (words: readonly Word[], i: number) => (i + 1 < words.length ? Math.max(0, words[i + 1]!.start - words[i]!.end) : Infinity);
 
 /**
@@ -89,7 +92,7 @@ export function splitSentences(words: readonly Word[], options: SentenceOptions 
       const score = gapAfter(words, i) - Math.abs(i + 1 - (a + b) / 2) * 1e-6;
       if (score > bestScore) [best, bestScore] = [i, score];
     }
-    if (gapAfter(words, best) > 0) usedPauses = true;
+    if (gapAfter(words, best) >= AUDIBLE_GAP_SECONDS) usedPauses = true;
     split(a, best + 1);
     split(best + 1, b);
   };

@@ -1,6 +1,6 @@
 import type { Firestore } from 'firebase-admin/firestore';
 import { z } from 'zod';
-import { writeInBatches } from '../core/batches.js';
+import { replaceNumberedDocs } from '../core/batches.js';
 import type { Transcript, Word } from './transcriber.js';
 
 /**
@@ -24,7 +24,7 @@ export type TranscriptMeta = z.infer<typeof metaSchema>;
 /** `audio/{audioId}/transcript/meta` and `audio/{audioId}/transcript/page-{n}` (zero-padded, so ids sort). */
 function refs(db: Firestore, audioId: string) {
   const col = db.collection('audio').doc(audioId).collection('transcript');
-  return { col, meta: col.doc('meta'), page: (n: number) => col.doc(`page-${String(n).padStart(5, '0')}`) };
+  return { col, meta: col.doc('meta') };
 }
 
 /**
@@ -43,11 +43,8 @@ export async function saveTranscript(db: Firestore, audioId: string, transcript:
     pageCount: pages.length,
     lastWordEndSeconds: transcript.words.at(-1)?.end ?? 0,
   };
-  const existing = await r.col.select().get();
-  const stale = existing.docs.filter((d) => d.id.startsWith('page-') && Number(d.id.slice(5)) >= pages.length);
   // Four pages per batch keeps a commit well under Firestore's 10 MiB request limit.
-  await writeInBatches(db, pages.map((words, index) => ({ words, index })), (p, batch) => batch.set(r.page(p.index), p), { batchSize: 4, signal });
-  await writeInBatches(db, stale, (d, batch) => batch.delete(d.ref), { signal });
+  await replaceNumberedDocs(db, r.col, 'page-', pages.map((words, index) => ({ words, index })), { batchSize: 4, signal });
   await r.meta.set(meta);
   return meta;
 }
