@@ -9,7 +9,7 @@ import { loadTranscript } from '../transcribe/store.js';
 import type { Transcript } from '../transcribe/transcriber.js';
 import { buildChapters, type ChapterOptions } from './chapters.js';
 import { segmentTranscript, type Chunk, type ChunkOptions } from './chunk.js';
-import { buildConceptGraph, type GraphCap, type GraphOptions } from './graph.js';
+import { buildConceptGraph, type ConceptGraph, type GraphCap, type GraphOptions } from './graph.js';
 import { offlineQuestions, type QuestionGenerator } from './questions.js';
 import { loadChapters, loadChunks, loadGraph, saveChapters, saveChunks, saveGraph, saveQuestions } from './store.js';
 
@@ -34,6 +34,7 @@ async function need<T>(what: string, audioId: string, value: Promise<T | null>):
 
 const transcriptOf = (db: Firestore, audioId: string): Promise<Transcript> => need('transcript', audioId, loadTranscript(db, audioId));
 const chunksOf = (db: Firestore, audioId: string): Promise<Chunk[]> => need('chunks', audioId, loadChunks(db, audioId));
+const graphOf = (db: Firestore, audioId: string): Promise<ConceptGraph> => need('graph', audioId, loadGraph(db, audioId));
 
 /**
  * The four text stages as pipeline stages, each a task that reads its inputs from Firestore, runs a pure function
@@ -67,12 +68,7 @@ export function textStages(db: Firestore, blobs: BlobStore, options: TextStageOp
     type: 'text.chapters',
     params,
     async run({ audioId }, ctx) {
-      const [transcript, chunks, graph, record] = await Promise.all([
-        transcriptOf(db, audioId),
-        chunksOf(db, audioId),
-        need('graph', audioId, loadGraph(db, audioId)),
-        getAudio(db, audioId),
-      ]);
+      const [transcript, chunks, graph, record] = await Promise.all([transcriptOf(db, audioId), chunksOf(db, audioId), graphOf(db, audioId), getAudio(db, audioId)]);
       const chapterOptions = { durationSeconds: record?.durationSeconds ?? undefined, ...options.chapters };
       const chapters = buildChapters(transcript.words, chunks, graph, chapterOptions, { signal: ctx.signal });
       await saveChapters(db, audioId, chapters);
@@ -84,12 +80,8 @@ export function textStages(db: Firestore, blobs: BlobStore, options: TextStageOp
     type: 'text.questions',
     params,
     async run({ audioId }, ctx) {
-      const [transcript, chunks, graph, chapters] = await Promise.all([
-        transcriptOf(db, audioId),
-        chunksOf(db, audioId),
-        need('graph', audioId, loadGraph(db, audioId)),
-        need('chapters', audioId, loadChapters(db, audioId)),
-      ]);
+      const chaptersOf = need('chapters', audioId, loadChapters(db, audioId));
+      const [transcript, chunks, graph, chapters] = await Promise.all([transcriptOf(db, audioId), chunksOf(db, audioId), graphOf(db, audioId), chaptersOf]);
       const list = await questions.generate({ words: transcript.words, chunks, graph, chapters }, { signal: ctx.signal });
       await saveQuestions(db, audioId, questions.name, list);
       return { count: list.length, generator: questions.name };
