@@ -13,7 +13,7 @@ import { PocketsphinxTranscriber } from '../transcribe/pocketsphinx.js';
 import { saveTranscript } from '../transcribe/store.js';
 import { TEXT_STAGES, textStages, type TextStageOptions } from '../text/stages.js';
 import type { AudioInput, Transcriber } from '../transcribe/transcriber.js';
-import { AudioNotFoundError, AudioStateError, audioRef, getAudio, readAudio, type AudioRecord } from './record.js';
+import { AudioNotFoundError, AudioStateError, audioParams, audioRef, getAudio, readAudio, type AudioRecord } from './record.js';
 import { reassemble } from './reassemble.js';
 
 export const AUDIO_PIPELINE = 'audio.process';
@@ -42,7 +42,6 @@ export interface AudioPipelineOptions {
   text?: TextStageOptions;
 }
 
-const audioParams = z.object({ audioId: z.string().regex(/^[\w.:-]{1,200}$/) });
 export type AudioParams = z.output<typeof audioParams>;
 
 async function mustGet(db: Firestore, audioId: string): Promise<AudioRecord> {

@@ -83,6 +83,9 @@ export interface AudioRecord extends z.output<typeof audioRecordSchema> {
   error: TaskError | null;
 }
 
+/** Params of every task that works on one recording (the audio pipeline and its stages). */
+export const audioParams = z.object({ audioId: z.string().regex(/^[\w.:-]{1,200}$/) });
+
 export const audioRef = (db: Firestore, audioId: string): DocumentReference => db.collection(AUDIO_COLLECTION).doc(audioId);
 
 /** The record and the commit time it was read at (a precondition for writes that depend on what was read). */

@@ -124,16 +124,9 @@ export function c99(sentences: readonly (readonly string[])[], options: C99Optio
   if (options.segments !== undefined && !(Number.isInteger(options.segments) && options.segments >= 1)) {
     throw new TypeError(`segments must be an integer >= 1, got ${JSON.stringify(options.segments)}`);
   }
-  return c99FromVectors(termVectors(sentences), options);
-}
-
-export function c99FromVectors(vectors: readonly ReadonlyMap<string, number>[], options: C99Options = {}): number[] {
-  const n = vectors.length;
-  const maskSize = options.maskSize ?? 11;
-  const cutoff = options.cutoff ?? 1.2;
   if (n < 3 || options.segments === 1) return [];
 
-  const sums = new BlockSums(rankMatrix(similarityMatrix(vectors), n, maskSize), n);
+  const sums = new BlockSums(rankMatrix(similarityMatrix(termVectors(sentences)), n, maskSize), n);
   options.signal?.throwIfAborted();
 
   // Divisive clustering: segments as [start, end] inclusive; each step applies the best split over all segments.

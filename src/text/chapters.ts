@@ -1,7 +1,7 @@
 import type { Word } from '../transcribe/transcriber.js';
 import type { Chunk, TextContext } from './chunk.js';
 import type { ConceptGraph, ConceptNode } from './graph.js';
-import { sentencesFromStarts, type Sentence } from './sentences.js';
+import { chunkSentences, type ChunkSentence, type Sentence } from './sentences.js';
 
 export interface Chapter {
   index: number;
@@ -45,12 +45,11 @@ export function buildChapters(words: readonly Word[], chunks: readonly Chunk[], 
   if (!(Number.isInteger(maxChapters) && maxChapters >= 1)) throw new TypeError(`maxChapters must be an integer >= 1, got ${JSON.stringify(options.maxChapters)}`);
   if (chunks.length === 0) return [];
 
-  const sentences = sentencesFromStarts(words, chunks.flatMap((c) => c.sentenceStarts));
-  const chunkOfSentence = chunks.flatMap((c) => c.sentenceStarts.map(() => c.index));
+  const sentences = chunkSentences(words, chunks);
   const communityCount = Math.max(1, graph.communities.length, ...graph.nodes.map((n) => n.community + 1));
   // profile[c][k]: weight of community k's concepts mentioned in chunk c.
   const profile = chunks.map(() => new Float64Array(communityCount));
-  for (const n of graph.nodes) for (const s of n.sentences) profile[chunkOfSentence[s]!]![n.community]! += weightOf(n);
+  for (const n of graph.nodes) for (const s of n.sentences) profile[sentences[s]!.chunk]![n.community]! += weightOf(n);
 
   const groups: Array<{ start: number; end: number; profile: Float64Array }> = [];
   chunks.forEach((c, i) => {
@@ -90,17 +89,17 @@ export function buildChapters(words: readonly Word[], chunks: readonly Chunk[], 
   ctx.progress?.(50);
 
   const byId = new Map(graph.nodes.map((n) => [n.id, n]));
+  const groupOfChunk = groups.flatMap((g, i) => Array.from({ length: g.end - g.start }, () => i));
+  const groupOf = (s: ChunkSentence) => groupOfChunk[s.chunk]!;
+  // conceptsPerGroup[g]: mentions of each concept in group g, from one pass over the mentions.
+  const conceptsPerGroup = groups.map(() => new Map<string, number>());
+  for (const n of graph.nodes) for (const s of n.sentences) {
+    const counts = conceptsPerGroup[groupOf(sentences[s]!)]!;
+    counts.set(n.id, (counts.get(n.id) ?? 0) + 1);
+  }
   const chaptersContaining = new Map<string, number>();
-  const conceptsPerGroup = groups.map((g) => {
-    const counts = new Map<string, number>();
-    for (const n of graph.nodes) {
-      let k = 0;
-      for (const s of n.sentences) if (chunkOfSentence[s]! >= g.start && chunkOfSentence[s]! < g.end) k++;
-      if (k > 0) counts.set(n.id, k);
-    }
-    for (const id of counts.keys()) chaptersContaining.set(id, (chaptersContaining.get(id) ?? 0) + 1);
-    return counts;
-  });
+  for (const counts of conceptsPerGroup) for (const id of counts.keys()) chaptersContaining.set(id, (chaptersContaining.get(id) ?? 0) + 1);
+  const weights = sentenceWeights(graph);
   return groups.map((g, index) => {
     // Particular to this chapter: mentions here × rarity across chapters × centrality.
     const concepts = [...conceptsPerGroup[index]!]
@@ -108,7 +107,7 @@ export function buildChapters(words: readonly Word[], chunks: readonly Chunk[], 
       .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
       .slice(0, 5)
       .map(([id]) => id);
-    const own = sentences.filter((s) => chunkOfSentence[s.index]! >= g.start && chunkOfSentence[s.index]! < g.end);
+    const own = sentences.filter((s) => groupOf(s) === index);
     return {
       index,
       chunkStart: g.start,
@@ -117,18 +116,23 @@ export function buildChapters(words: readonly Word[], chunks: readonly Chunk[], 
       endSeconds: index === groups.length - 1 ? Math.max(options.durationSeconds ?? 0, chunks[g.end - 1]!.endSeconds) : chunks[g.end - 1]!.endSeconds,
       title: title(concepts.slice(0, 3).map((id) => byId.get(id)!.label)),
       concepts,
-      summary: keySentences(own, graph, own.length <= 3 ? 1 : own.length <= 12 ? 2 : 3).map((s) => asSentence(s.text)),
+      summary: keySentences(own, weights, own.length <= 3 ? 1 : own.length <= 12 ? 2 : 3).map((s) => asSentence(s.text)),
       community: dominant(g.profile),
     };
   });
 }
 
+/** Weight of the concepts each sentence unit mentions, by sentence index. */
+export function sentenceWeights(graph: ConceptGraph): Map<number, number> {
+  const weights = new Map<number, number>();
+  for (const n of graph.nodes) for (const s of n.sentences) weights.set(s, (weights.get(s) ?? 0) + weightOf(n));
+  return weights;
+}
+
 /** The `count` sentences whose concepts weigh most per word (longer sentences are not favoured), in spoken order. */
-export function keySentences(sentences: readonly Sentence[], graph: ConceptGraph, count: number): Sentence[] {
-  const inSentence = new Map<number, number>();
-  for (const n of graph.nodes) for (const s of n.sentences) inSentence.set(s, (inSentence.get(s) ?? 0) + weightOf(n));
+export function keySentences<S extends Sentence>(sentences: readonly S[], weights: ReadonlyMap<number, number>, count: number): S[] {
   return sentences
-    .map((s) => ({ s, score: (inSentence.get(s.index) ?? 0) / Math.sqrt(Math.max(1, s.wordEnd - s.wordStart)) }))
+    .map((s) => ({ s, score: (weights.get(s.index) ?? 0) / Math.sqrt(Math.max(1, s.wordEnd - s.wordStart)) }))
     .sort((a, b) => b.score - a.score || a.s.index - b.s.index)
     .slice(0, count)
     .map((x) => x.s)

@@ -1,4 +1,5 @@
 import type { Word } from '../transcribe/transcriber.js';
+import { tokens } from './terms.js';
 
 /**
  * A transcript as an offline recogniser would give it: lower case, no punctuation, word timings at `wordsPerMinute`,
@@ -14,7 +15,7 @@ export function syntheticTranscript(
   let t = options.startSeconds ?? 0;
   const words: Word[] = [];
   for (const sentence of sentences) {
-    const ws = sentence.toLowerCase().match(/[\p{L}\p{N}]+(?:['’][\p{L}]+)*/gu) ?? [];
+    const ws = tokens(sentence);
     for (const w of ws) {
       words.push({ word: w, start: round(t), end: round(t + secondsPerWord - gap), confidence: 0.9 });
       t += secondsPerWord;

@@ -6,6 +6,7 @@ import winkNLP from 'wink-nlp';
 import type { Word } from '../transcribe/transcriber.js';
 import type { Chunk, TextContext } from './chunk.js';
 import { seededRandom } from './random.js';
+import { chunkSentences } from './sentences.js';
 import { STOP_WORDS } from './terms.js';
 
 export type ConceptType = 'concept' | 'person' | 'place' | 'organization';
@@ -98,19 +99,18 @@ interface Mention {
 export function buildConceptGraph(words: readonly Word[], chunks: readonly Chunk[], options: GraphOptions = {}, ctx: TextContext = {}): ConceptGraph {
   const maxPhraseWords = options.maxPhraseWords ?? 3;
   if (!(Number.isInteger(maxPhraseWords) && maxPhraseWords >= 1)) throw new TypeError(`maxPhraseWords must be an integer >= 1, got ${JSON.stringify(options.maxPhraseWords)}`);
-  const sentenceStarts = chunks.flatMap((c) => c.sentenceStarts);
-  const sentenceCount = sentenceStarts.length;
+  const sentences = chunkSentences(words, chunks);
+  const sentenceCount = sentences.length;
   const minFrequency = positiveInt('minFrequency', options.minFrequency, words.length >= 1000 ? 2 : 1);
   const minCooccurrence = positiveInt('minCooccurrence', options.minCooccurrence, sentenceCount >= 200 ? 2 : 1);
   const windowSentences = positiveInt('windowSentences', options.windowSentences, 2);
 
   const sentenceOfWord = new Int32Array(words.length);
-  sentenceStarts.forEach((start, s) => sentenceOfWord.fill(s, start, sentenceStarts[s + 1] ?? words.length));
-  const chunkOfSentence = chunks.flatMap((c) => c.sentenceStarts.map(() => c.index));
+  for (const s of sentences) sentenceOfWord.fill(s.index, s.wordStart, s.wordEnd);
 
   const mentions: Mention[] = [];
   chunks.forEach((chunk, i) => {
-    mentions.push(...chunkMentions(words, chunk, maxPhraseWords));
+    mentions.push(...chunkMentions(words, chunk, sentenceOfWord, maxPhraseWords));
     ctx.progress?.(Math.round(((i + 1) / chunks.length) * 70));
     if (i % 8 === 7) ctx.signal?.throwIfAborted();
   });
@@ -169,15 +169,15 @@ export function buildConceptGraph(words: readonly Word[], chunks: readonly Chunk
     graph.size > 0 ? louvain(graph, { getEdgeWeight: 'weight', rng: seededRandom(options.seed ?? 1) }) : Object.fromEntries(ids.map((n, i) => [n, i]));
 
   const nodes: ConceptNode[] = kept.map(([id, n]) => {
-    const sentences = [...n.sentences].sort((a, b) => a - b);
+    const cited = [...n.sentences].sort((a, b) => a - b);
     return {
       id,
       label: mostFrequent(n.forms),
       forms: [...n.forms].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).slice(0, 5).map(([f]) => f),
       type: mostFrequent(n.types),
       frequency: n.frequency,
-      chunks: [...new Set(sentences.map((s) => chunkOfSentence[s]!))],
-      sentences,
+      chunks: [...new Set(cited.map((s) => sentences[s]!.chunk))],
+      sentences: cited,
       firstMentionSeconds: words[n.first]!.start,
       rank: round(ranks[id] ?? 0, 6),
       community: communityOf[id] ?? 0,
@@ -192,19 +192,18 @@ export function buildConceptGraph(words: readonly Word[], chunks: readonly Chunk
 /** Communities renumbered by their best node's rank (0 = the most central topic), so ids are stable and meaningful. */
 function communities(nodes: ConceptNode[]): Community[] {
   const groups = new Map<number, ConceptNode[]>();
-  for (const n of nodes) groups.set(n.community, [...(groups.get(n.community) ?? []), n]);
+  for (const n of nodes) {
+    const group = groups.get(n.community);
+    if (group) group.push(n);
+    else groups.set(n.community, [n]);
+  }
   const ordered = [...groups.values()];
   const renumber = new Map(ordered.map((g, i) => [g[0]!.community, i]));
   for (const n of nodes) n.community = renumber.get(n.community)!;
   return ordered.map((g, id) => ({ id, size: g.length, top: g.slice(0, 5).map((n) => n.id) }));
 }
 
-function chunkMentions(words: readonly Word[], chunk: Chunk, maxPhraseWords: number): Mention[] {
-  const sentenceOf = (word: number) => {
-    let s = 0;
-    while (s + 1 < chunk.sentenceStarts.length && chunk.sentenceStarts[s + 1]! <= word) s++;
-    return s;
-  };
+function chunkMentions(words: readonly Word[], chunk: Chunk, sentenceOfWord: Int32Array, maxPhraseWords: number): Mention[] {
   // Character offset of each word in the chunk's text (its words joined by single spaces).
   const offsets: number[] = [];
   let at = 0;
@@ -265,7 +264,7 @@ function chunkMentions(words: readonly Word[], chunk: Chunk, maxPhraseWords: num
     const lower = value.toLowerCase();
     const usable = NOUNS.has(pos[t]!) && GOOD_WORD.test(value) && lower.length >= 3 && !STOP_WORDS.has(lower) && !taken.has(word);
     // A compound never spans two sentence units: its mention must sit in the one it is counted in.
-    if (run.length > 0 && (!usable || sentenceOf(word) !== sentenceOf(run.at(-1)!.word))) flush();
+    if (run.length > 0 && (!usable || sentenceOfWord[word] !== sentenceOfWord[run.at(-1)!.word])) flush();
     if (usable) run.push({ surface: lower, lemma: lemmas[t]!.toLowerCase(), word });
   }
   flush();

@@ -1,9 +1,9 @@
 import type { Word } from '../transcribe/transcriber.js';
 import type { Chapter } from './chapters.js';
-import { asSentence, keySentences } from './chapters.js';
+import { asSentence, keySentences, sentenceWeights } from './chapters.js';
 import type { Chunk, TextContext } from './chunk.js';
 import type { ConceptGraph, ConceptNode } from './graph.js';
-import { sentencesFromStarts } from './sentences.js';
+import { chunkSentences } from './sentences.js';
 import { stem } from './terms.js';
 
 export interface Question {
@@ -60,21 +60,24 @@ export function clozeQuestions(input: QuestionInput, options: ClozeOptions = {})
   if (!(Number.isInteger(perChapter) && perChapter >= 1)) throw new TypeError(`perChapter must be an integer >= 1, got ${JSON.stringify(options.perChapter)}`);
   if (!(Number.isInteger(max) && max >= 1)) throw new TypeError(`max must be an integer >= 1, got ${JSON.stringify(options.max)}`);
   const { words, chunks, graph, chapters } = input;
-  const sentences = sentencesFromStarts(words, chunks.flatMap((c) => c.sentenceStarts));
-  const chunkOfSentence = chunks.flatMap((c) => c.sentenceStarts.map(() => c.index));
+  const sentences = chunkSentences(words, chunks);
+  const weights = sentenceWeights(graph);
   const conceptsIn = new Map<number, ConceptNode[]>();
-  for (const n of graph.nodes) for (const s of n.sentences) conceptsIn.set(s, [...(conceptsIn.get(s) ?? []), n]);
+  for (const n of graph.nodes) for (const s of n.sentences) {
+    const list = conceptsIn.get(s);
+    if (list) list.push(n);
+    else conceptsIn.set(s, [n]);
+  }
 
   const asked = new Set<string>();
   const questions: Question[] = [];
   for (const chapter of chapters) {
     const own = sentences.filter((s) => {
-      const c = chunkOfSentence[s.index]!;
       const size = s.wordEnd - s.wordStart;
-      return c >= chapter.chunkStart && c < chapter.chunkEnd && size >= MIN_WORDS && size <= MAX_WORDS;
+      return s.chunk >= chapter.chunkStart && s.chunk < chapter.chunkEnd && size >= MIN_WORDS && size <= MAX_WORDS;
     });
     let made = 0;
-    for (const s of keySentences(own, graph, own.length)) {
+    for (const s of keySentences(own, weights, own.length)) {
       if (made >= perChapter) break;
       const candidates = (conceptsIn.get(s.index) ?? []).filter((n) => !asked.has(n.id)).sort((a, b) => b.rank - a.rank);
       for (const concept of candidates) {

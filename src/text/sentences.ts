@@ -136,10 +136,19 @@ export function splitSentences(words: readonly Word[], options: SentenceOptions 
   return { sentences, basis: punctuated ? 'punctuation' : usedPauses ? 'pauses' : 'length' };
 }
 
-/** Sentence units from stored word boundaries (the chunks keep each sentence's first word index). */
-export function sentencesFromStarts(words: readonly Word[], starts: readonly number[]): Sentence[] {
-  return starts.map((a, index) => {
-    const b = starts[index + 1] ?? words.length;
-    return { index, wordStart: a, wordEnd: b, start: words[a]!.start, end: words[b - 1]!.end, text: words.slice(a, b).map((w) => w.word).join(' ') };
+/** A sentence unit of a chunked transcript, with the chunk it belongs to. */
+export interface ChunkSentence extends Sentence {
+  chunk: number;
+}
+
+/**
+ * The sentence units of a chunked transcript, numbered across chunks (the numbering graph nodes cite), rebuilt from
+ * the first word index each chunk keeps of its sentences.
+ */
+export function chunkSentences(words: readonly Word[], chunks: ReadonlyArray<{ index: number; sentenceStarts: readonly number[] }>): ChunkSentence[] {
+  const starts = chunks.flatMap((c) => c.sentenceStarts.map((start) => ({ start, chunk: c.index })));
+  return starts.map(({ start: a, chunk }, index) => {
+    const b = starts[index + 1]?.start ?? words.length;
+    return { index, chunk, wordStart: a, wordEnd: b, start: words[a]!.start, end: words[b - 1]!.end, text: words.slice(a, b).map((w) => w.word).join(' ') };
   });
 }

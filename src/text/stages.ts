@@ -1,7 +1,6 @@
 import type { Firestore } from 'firebase-admin/firestore';
-import { z } from 'zod';
 import type { BlobStore } from '../blobs/blob-store.js';
-import { getAudio } from '../audio/record.js';
+import { audioParams as params, getAudio } from '../audio/record.js';
 import { NonRetriableError } from '../core/errors.js';
 import { defineTask, type TaskDefinition } from '../core/define.js';
 import type { StageDefinition } from '../pipeline/define.js';
@@ -11,7 +10,7 @@ import { buildChapters, type ChapterOptions } from './chapters.js';
 import { segmentTranscript, type Chunk, type ChunkOptions } from './chunk.js';
 import { buildConceptGraph, type ConceptGraph, type GraphCap, type GraphOptions } from './graph.js';
 import { offlineQuestions, type QuestionGenerator } from './questions.js';
-import { loadChapters, loadChunks, loadGraph, saveChapters, saveChunks, saveGraph, saveQuestions } from './store.js';
+import { hasResult, loadChapters, loadChunks, loadGraph, saveChapters, saveChunks, saveGraph, saveQuestions, type StoredResult } from './store.js';
 
 export const TEXT_STAGES = ['chunk', 'graph', 'chapters', 'questions'] as const;
 export type TextStage = (typeof TEXT_STAGES)[number];
@@ -24,7 +23,6 @@ export interface TextStageOptions {
   questions?: QuestionGenerator;
 }
 
-const params = z.object({ audioId: z.string().regex(/^[\w.:-]{1,200}$/) });
 
 async function need<T>(what: string, audioId: string, value: Promise<T | null>): Promise<T> {
   const v = await value;
@@ -88,7 +86,7 @@ export function textStages(db: Firestore, blobs: BlobStore, options: TextStageOp
     },
   });
 
-  const stored = (doc: string) => async ({ audioId }: { audioId: string }) => (await db.collection('audio').doc(audioId).collection('results').doc(doc).get()).exists;
+  const stored = (result: StoredResult) => ({ audioId }: { audioId: string }) => hasResult(db, audioId, result);
   return [
     { id: 'chunk', task: chunkTask, weight: weights.chunk, hasOutput: stored('chunks') },
     { id: 'graph', task: graphTask, weight: weights.graph, hasOutput: stored('graph') },

@@ -1,5 +1,6 @@
 import type { Firestore } from 'firebase-admin/firestore';
 import { z } from 'zod';
+import { audioRef } from '../audio/record.js';
 import type { BlobStore } from '../blobs/blob-store.js';
 import { replaceNumberedDocs } from '../core/batches.js';
 import { NonRetriableError, formatIssues } from '../core/errors.js';
@@ -18,9 +19,16 @@ import type { Question } from './questions.js';
  * - `audio/{id}/results/chapters` and `audio/{id}/results/questions`.
  * Chunks live in their own collection, not beside the transcript's pages, so each can be listed and paged alone.
  */
-const results = (db: Firestore, audioId: string) => db.collection('audio').doc(audioId).collection('results');
-const chunkCollection = (db: Firestore, audioId: string) => db.collection('audio').doc(audioId).collection('chunks');
+const results = (db: Firestore, audioId: string) => audioRef(db, audioId).collection('results');
+const chunkCollection = (db: Firestore, audioId: string) => audioRef(db, audioId).collection('chunks');
 export const graphBlobKey = (audioId: string) => `audio/${audioId}/graph.json`;
+
+export type StoredResult = 'chunks' | 'graph' | 'chapters' | 'questions';
+
+/** Whether a text stage's output is stored for this audio (its `results` document exists). */
+export async function hasResult(db: Firestore, audioId: string, result: StoredResult): Promise<boolean> {
+  return (await results(db, audioId).doc(result).get()).exists;
+}
 
 const chunkSchema = z.object({
   index: z.number().int().min(0),

@@ -55,9 +55,8 @@ export function u00(sentences: readonly (readonly string[])[], options: U00Optio
 
   // cost(a, b) of segment [a, b) = L·log(L + k) − Σ_w f_w·log(f_w + 1), updated as sentences are added on the left.
   const counts = new Int32Array(vocabulary);
-  const maxSegments = options.segments ?? 1;
   const exact = options.segments !== undefined;
-  const layers = exact ? maxSegments : 1;
+  const layers = options.segments ?? 1;
   // best[m][b]: least cost of sentences [0, b) in m + 1 segments (exact count) or in any number (layer 0 only).
   const best = Array.from({ length: layers }, () => new Float64Array(n + 1).fill(Infinity));
   const from = Array.from({ length: layers }, () => new Int32Array(n + 1).fill(-1));
@@ -94,14 +93,15 @@ export function u00(sentences: readonly (readonly string[])[], options: U00Optio
     if (b % 64 === 0) options.signal?.throwIfAborted();
   }
 
-  let layer = exact ? layers - 1 : 0;
+  // Exact count: the most segments the sizes allow, up to the count asked for.
+  let layer = layers - 1;
   while (layer > 0 && !Number.isFinite(best[layer]![n]!)) layer--;
   if (!Number.isFinite(best[layer]![n]!)) return [];
   const starts: number[] = [];
-  for (let b = n; b > 0 && layer >= 0; layer = exact ? layer - 1 : 0) {
-    const a = from[layer]![b]!;
-    if (a > 0) starts.push(a);
-    b = a;
+  for (let b = n; b > 0; ) {
+    b = from[layer]![b]!;
+    if (b > 0) starts.push(b);
+    if (exact) layer--;
   }
-  return starts.sort((x, y) => x - y);
+  return starts.reverse();
 }
