@@ -135,6 +135,19 @@ describe('text stages on a transcript', () => {
     expect(seg.quality.reasons.join(' ')).toMatch(/may not be English/);
   });
 
+  it('reject bad options with a TypeError that quotes the value', () => {
+    const words = syntheticTranscript(text('ca01').slice(0, 10));
+    const { chunks } = segmentTranscript(words);
+    const graph = buildConceptGraph(words, chunks);
+    expect(() => c99([], { maskSize: 10 })).toThrow(/maskSize must be an odd integer >= 3, got 10/);
+    expect(() => u00([], { segments: 0 })).toThrow(/segments must be an integer >= 1, got 0/);
+    expect(() => segmentTranscript(words, { minWords: 50, maxWords: 60 })).toThrow(/maxWords must be .* got 60/);
+    expect(() => segmentTranscript(words, { segmenter: 'bert' as 'u00' })).toThrow(/segmenter must be 'u00' or 'c99', got "bert"/);
+    expect(() => buildConceptGraph(words, chunks, { minFrequency: 0 })).toThrow(/minFrequency must be an integer >= 1, got 0/);
+    expect(() => buildChapters(words, chunks, graph, { maxChapters: 0 })).toThrow(/maxChapters must be an integer >= 1, got 0/);
+    expect(() => clozeQuestions({ words, chunks, graph, chapters: [] }, { perChapter: 1.5 })).toThrow(/perChapter must be an integer >= 1, got 1.5/);
+  });
+
   it('capGraph keeps the best-ranked nodes and only edges between them', () => {
     const words = syntheticTranscript([...text('ca01'), ...text('cj01')]);
     const seg = segmentTranscript(words);
