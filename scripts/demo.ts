@@ -2,6 +2,7 @@
 // reassembled and transcribed offline by the audio pipeline on the local Firestore emulator, its progress printed from
 // a Firestore listener on the pipeline task, then a summary. `--file PATH` processes your own recording (wav, mp3,
 // flac, ogg; m4a/webm need ffmpeg). `--exit` stops after the summary (CI uses it); otherwise the emulator stays up.
+// Offline unless configured: FIREFLOW_TRANSCRIBER and FIREFLOW_QUESTIONS choose cloud providers (see README).
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, readdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -16,10 +17,16 @@ import {
   chunkKey,
   completeUpload,
   createFireflow,
+  createQuestionGenerator,
+  createTranscriber,
   createUpload,
   getAudio,
   inProcess,
+  loadChapters,
+  loadQuestions,
   loadTranscript,
+  questionConfigFromEnv,
+  transcriberConfigFromEnv,
   type Task,
 } from '../src/index.js';
 
@@ -44,7 +51,13 @@ async function bundled(): Promise<{ name: string; bytes: Buffer }> {
 }
 
 const input = fileArg ? { name: fileArg, bytes: await readFile(fileArg) } : await bundled();
-const ff = createFireflow({ firestore: db, pipelines: [audioPipeline({ db, blobs })], executor: inProcess() });
+const pipeline = audioPipeline({
+  db,
+  blobs,
+  transcriber: createTranscriber(transcriberConfigFromEnv()),
+  text: { questions: createQuestionGenerator(questionConfigFromEnv()) },
+});
+const ff = createFireflow({ firestore: db, pipelines: [pipeline], executor: inProcess() });
 await ff.start();
 
 // 1. Upload, as a client would: declare the upload, send the chunks, mark it complete.
@@ -94,7 +107,11 @@ if (done.status === 'completed') {
     process.stdout.write(`  ${sid.padEnd(11)} ${s.seconds?.toFixed(2)} s\n`);
   }
   process.stdout.write(`  transcript  ${transcript.words.length} words (${transcript.engine}); begins: "${transcript.words.slice(0, 16).map((w) => w.word).join(' ')} …"\n`);
-  process.stdout.write(`  stored at   Firestore audio/${record.id} (record and transcript pages), ${dataDir}/audio/${record.id}/ (audio)\n`);
+  const [chapters, questions] = await Promise.all([loadChapters(db, record.id), loadQuestions(db, record.id)]);
+  const clock = (t: number) => `${Math.floor(t / 60)}:${String(Math.floor(t % 60)).padStart(2, '0')}`;
+  for (const c of chapters ?? []) process.stdout.write(`  chapter ${c.index + 1}   ${clock(c.startSeconds)}–${clock(c.endSeconds)} ${c.title}\n`);
+  for (const q of (questions ?? []).slice(0, 3)) process.stdout.write(`  question    ${q.prompt} (${q.answer}; ${clock(q.startSeconds)})\n`);
+  process.stdout.write(`  stored at   Firestore audio/${record.id} (record, transcript, chunks, results), ${dataDir}/audio/${record.id}/ (audio)\n`);
 }
 if (!exitAfter) {
   process.stdout.write(`\nemulator still running (Firestore at ${process.env.FIRESTORE_EMULATOR_HOST}); Ctrl-C to stop\n`);

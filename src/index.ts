@@ -74,7 +74,7 @@ export { localAudio, type AudioInput, type Transcriber, type Transcript, type Wo
 export { PocketsphinxTranscriber, DEFAULT_DECODER_ARGS, type PocketsphinxOptions } from './transcribe/pocketsphinx.js';
 export { GoogleSpeechTranscriber, type GoogleSpeechOptions } from './transcribe/google.js';
 export { OpenAiTranscriber, type OpenAiTranscriberOptions } from './transcribe/openai.js';
-export { CircuitBreaker, CircuitOpenError, type CircuitBreakerOptions, type CircuitState } from './transcribe/circuit-breaker.js';
+export { CircuitBreaker, CircuitOpenError, type CircuitBreakerOptions, type CircuitState } from './providers/circuit-breaker.js';
 export { createTranscriber, transcriberConfigFromEnv, transcriberConfigSchema, type TranscriberConfig } from './transcribe/select.js';
 export { saveTranscript, loadTranscript } from './transcribe/store.js';
 
@@ -87,6 +87,18 @@ export { segmentationScore, type SegmentationScore } from './text/metrics.js';
 export { buildConceptGraph, capGraph, type ConceptGraph, type ConceptNode, type ConceptEdge, type ConceptType, type Community, type GraphOptions, type GraphCap } from './text/graph.js';
 export { buildChapters, type Chapter, type ChapterOptions } from './text/chapters.js';
 export { clozeQuestions, offlineQuestions, type Question, type QuestionGenerator, type QuestionInput, type ClozeOptions } from './text/questions.js';
+export {
+  openAiQuestions,
+  geminiQuestions,
+  createQuestionGenerator,
+  questionConfigFromEnv,
+  questionConfigSchema,
+  QUESTION_PROVIDERS,
+  type LlmQuestionOptions,
+  type OpenAiQuestionOptions,
+  type GeminiQuestionOptions,
+  type QuestionConfig,
+} from './text/llm-questions.js';
 export { textProblems, type TextResults } from './text/check.js';
 export { textStages, TEXT_STAGES, type TextStage, type TextStageOptions } from './text/stages.js';
 export { saveChunks, loadChunks, saveGraph, loadGraph, saveChapters, loadChapters, saveQuestions, loadQuestions, graphBlobKey, type ChunksSummary, type GraphSummary } from './text/store.js';

@@ -129,13 +129,18 @@ export function sentenceWeights(graph: ConceptGraph): Map<number, number> {
   return weights;
 }
 
-/** The `count` sentences whose concepts weigh most per word (longer sentences are not favoured), in spoken order. */
-export function keySentences<S extends Sentence>(sentences: readonly S[], weights: ReadonlyMap<number, number>, count: number): S[] {
+/** Sentences best first: by the weight of their concepts per word (longer sentences are not favoured). */
+export function rankSentences<S extends Sentence>(sentences: readonly S[], weights: ReadonlyMap<number, number>): S[] {
   return sentences
     .map((s) => ({ s, score: (weights.get(s.index) ?? 0) / Math.sqrt(Math.max(1, s.wordEnd - s.wordStart)) }))
     .sort((a, b) => b.score - a.score || a.s.index - b.s.index)
+    .map((x) => x.s);
+}
+
+/** The `count` best sentences (see rankSentences), in spoken order. */
+export function keySentences<S extends Sentence>(sentences: readonly S[], weights: ReadonlyMap<number, number>, count: number): S[] {
+  return rankSentences(sentences, weights)
     .slice(0, count)
-    .map((x) => x.s)
     .sort((a, b) => a.index - b.index);
 }
 

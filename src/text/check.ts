@@ -17,8 +17,9 @@ export interface TextResults {
 
 /**
  * What is wrong with a set of text results, as readable lines (none when consistent): chunks cover every word once
- * and in order with monotonic times, every graph node cites chunks that contain it, chapters tile the recording, and
- * every question's answer is in the span it cites. Tests assert on it; so can anyone reading stored results.
+ * and in order with monotonic times, every graph node cites chunks that contain it, chapters tile the recording,
+ * every question cites a non-empty span inside its chapter, and a cloze question's answer is in that span. Tests
+ * assert on it; so can anyone reading stored results.
  */
 export function textProblems(r: TextResults): string[] {
   const problems: string[] = [];
@@ -81,6 +82,9 @@ export function textProblems(r: TextResults): string[] {
   }
 
   for (const q of r.questions ?? []) {
+    const chapter = r.chapters?.[q.chapter];
+    if (!(q.startSeconds < q.endSeconds)) problems.push(`question ${q.id} cites an empty span`);
+    if (r.chapters && (!chapter || q.startSeconds < chapter.startSeconds || q.endSeconds > chapter.endSeconds)) problems.push(`question ${q.id} cites a span outside its chapter`);
     const span = words.filter((w) => w.start >= q.startSeconds && w.end <= q.endSeconds).map((w) => w.word.toLowerCase()).join(' ');
     if (q.kind === 'cloze' && !span.includes(q.answer.toLowerCase())) problems.push(`question ${q.id}: the answer "${q.answer}" is not in the span it cites`);
     if (q.kind === 'cloze' && !q.prompt.includes('_____')) problems.push(`question ${q.id} has no blank`);

@@ -154,7 +154,21 @@ export async function saveQuestions(db: Firestore, audioId: string, generator: s
   await results(db, audioId).doc('questions').set({ generator, count: questions.length, questions: withoutUndefined(questions) });
 }
 
+const questionSchema = z.object({
+  id: z.string(),
+  kind: z.enum(['cloze', 'open']),
+  chapter: z.number().int().min(0),
+  prompt: z.string(),
+  answer: z.string(),
+  options: z.array(z.string()).optional(),
+  startSeconds: z.number(),
+  endSeconds: z.number(),
+  concept: z.string().optional(),
+  score: z.number(),
+  source: z.string(),
+});
+
 export async function loadQuestions(db: Firestore, audioId: string): Promise<Question[] | null> {
   const snap = await results(db, audioId).doc('questions').get();
-  return snap.exists ? ((snap.data() as { questions: Question[] }).questions ?? []) : null;
+  return snap.exists ? parse(z.object({ questions: z.array(questionSchema) }), snap.data(), `questions of ${audioId}`).questions : null;
 }

@@ -1,13 +1,13 @@
 // The cloud transcribers against a local HTTP server that answers with the response shapes of the providers' public
 // API references (Speech-to-Text v2 `batchRecognize` operations, OpenAI `verbose_json`): the requests they build,
 // what they make of the answers, how errors map to retries, and the circuit breaker in front of both.
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
+import { json, serve } from '../../test/http-recorder.js';
 import { NonRetriableError, RetryAfterError } from '../core/errors.js';
-import { CircuitBreaker, CircuitOpenError } from './circuit-breaker.js';
+import { CircuitBreaker, CircuitOpenError } from '../providers/circuit-breaker.js';
 import { GoogleSpeechTranscriber, batchRecognizeRequest } from './google.js';
 import { OpenAiTranscriber, parseVerboseJson } from './openai.js';
 import { createTranscriber, transcriberConfigFromEnv } from './select.js';
@@ -15,42 +15,8 @@ import { PocketsphinxTranscriber } from './pocketsphinx.js';
 import { localAudio, type AudioInput } from './transcriber.js';
 import { writeWavSlice } from './wav.js';
 
-interface Seen {
-  method: string;
-  path: string;
-  headers: IncomingMessage['headers'];
-  body: Buffer;
-}
-
-const servers: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  await Promise.all(servers.splice(0).map((close) => close()));
-});
 const dir = await mkdtemp(join(tmpdir(), 'fireflow-cloud-'));
 afterAll(() => rm(dir, { recursive: true, force: true }));
-
-/** A server on 127.0.0.1 that records each request and answers with `reply`. */
-async function serve(reply: (req: Seen, n: number, res: ServerResponse) => void): Promise<{ url: string; seen: Seen[] }> {
-  const seen: Seen[] = [];
-  const server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const s = { method: req.method!, path: req.url!, headers: req.headers, body: Buffer.concat(chunks) };
-      seen.push(s);
-      reply(s, seen.length, res);
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  servers.push(() => new Promise((r) => server.close(() => r())));
-  const { port } = server.address() as { port: number };
-  return { url: `http://127.0.0.1:${port}`, seen };
-}
-
-const json = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
-  res.writeHead(status, { 'content-type': 'application/json', ...headers });
-  res.end(JSON.stringify(body));
-};
 
 const URI = 'gs://demo-bucket/audio/a1/speech.wav';
 const gcsAudio: AudioInput = { localPath: () => Promise.reject(new Error('must not download')), gcsUri: URI };

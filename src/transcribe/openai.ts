@@ -2,8 +2,8 @@ import { openAsBlob } from 'node:fs';
 import { z } from 'zod';
 import { NonRetriableError, formatIssues } from '../core/errors.js';
 import { zodIssues } from '../core/task.js';
-import { CircuitBreaker } from './circuit-breaker.js';
-import { fetchJson } from './http.js';
+import { CircuitBreaker } from '../providers/circuit-breaker.js';
+import { fetchJson } from '../providers/http.js';
 import { transcribePieces } from './pieces.js';
 import type { AudioInput, TranscribeContext, Transcriber, Transcript, Word } from './transcriber.js';
 

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { formatIssues } from '../core/errors.js';
 import { withoutUndefined } from '../core/store.js';
 import { zodIssues } from '../core/task.js';
+import { applicationDefaultAccessToken } from '../providers/http.js';
 import { GoogleSpeechTranscriber } from './google.js';
 import { OpenAiTranscriber } from './openai.js';
 import { PocketsphinxTranscriber } from './pocketsphinx.js';
@@ -47,12 +48,7 @@ export function createTranscriber(config: TranscriberConfig, deps: { accessToken
     case 'pocketsphinx':
       return new PocketsphinxTranscriber({ ...(c.concurrency ? { concurrency: c.concurrency } : {}) });
     case 'google': {
-      const accessToken =
-        deps.accessToken ??
-        (async () => {
-          const { applicationDefault } = await import('firebase-admin/app');
-          return (await applicationDefault().getAccessToken()).access_token;
-        });
+      const accessToken = deps.accessToken ?? applicationDefaultAccessToken;
       return new GoogleSpeechTranscriber({ ...c, accessToken });
     }
     case 'openai':
