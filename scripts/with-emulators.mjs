@@ -2,7 +2,7 @@
 // Starts the local Firebase emulators a command needs, runs the command inside `firebase emulators:exec`, and
 // exits with its code. Every missing prerequisite ends in one line that names what to install.
 //
-//   node scripts/with-emulators.mjs [--only firestore,auth] -- <command...>
+//   node scripts/with-emulators.mjs [--only firestore,auth] -- <command...>   (default: firestore and auth)
 //   node scripts/with-emulators.mjs --serve            (keep the emulators running until Ctrl-C)
 //   --no-audio skips the check for the audio tools (pocketsphinx, sox, espeak-ng; installed with apt as root).
 //
@@ -107,7 +107,7 @@ function main() {
   const opts = sep === -1 ? argv : argv.slice(0, sep);
   const command = sep === -1 ? [] : argv.slice(sep + 1);
   const onlyIdx = opts.indexOf('--only');
-  const only = onlyIdx === -1 ? 'firestore' : opts[onlyIdx + 1];
+  const only = onlyIdx === -1 ? 'firestore,auth' : opts[onlyIdx + 1];
   const serve = opts.includes('--serve');
   if (!serve && command.length === 0) fail('usage: with-emulators.mjs [--only LIST] -- <command...>');
 

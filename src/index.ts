@@ -102,3 +102,11 @@ export {
 export { textProblems, type TextResults } from './text/check.js';
 export { textStages, TEXT_STAGES, type TextStage, type TextStageOptions } from './text/stages.js';
 export { saveChunks, loadChunks, saveGraph, loadGraph, saveChapters, loadChapters, saveQuestions, loadQuestions, graphBlobKey, type ChunksSummary, type GraphSummary } from './text/store.js';
+
+// HTTP API: Express 5 app, Firebase Auth, OpenAPI, standalone server.
+export { createApi, type ApiOptions } from './api/app.js';
+export { firebaseAuthenticator, bearerToken, type Authenticate, type Caller } from './api/auth.js';
+export { ApiError, toApiError, API_ERROR_STATUS, type ApiErrorCode } from './api/errors.js';
+export { estimateSeconds, measuredStageRates, DEFAULT_STAGE_RATES, type StageRates } from './api/estimate.js';
+export { openApiDocument } from './api/openapi.js';
+export { serveApi, type ServeOptions, type RunningApi } from './api/server.js';

@@ -1,0 +1,49 @@
+import type { z } from 'zod';
+import type { Caller } from './auth.js';
+
+/** What a handler answers: a JSON body (or Prometheus text), a status (default 200) and extra headers. */
+export interface Reply {
+  status?: number;
+  body?: unknown;
+  /** Sent as `text/plain; version=0.0.4` instead of JSON (the Prometheus exposition format). */
+  text?: string;
+  headers?: Record<string, string>;
+}
+
+export interface HandlerInput<P, Q, B> {
+  params: P;
+  query: Q;
+  body: B;
+  /** The signed-in caller; routes with `auth: false` get a placeholder with an empty uid. */
+  caller: Caller;
+  /** Aborted when the client disconnects before the answer is sent. */
+  signal: AbortSignal;
+  header(name: string): string | undefined;
+}
+
+/**
+ * One endpoint, declared once: the app validates params, query and body with these schemas (the parsed values are
+ * what the handler gets) and the OpenAPI document is generated from the same declarations, so the two cannot drift.
+ */
+export interface Route<P extends z.ZodTypeAny = z.ZodTypeAny, Q extends z.ZodTypeAny = z.ZodTypeAny, B extends z.ZodTypeAny = z.ZodTypeAny> {
+  method: 'get' | 'post' | 'put';
+  /** Express syntax: `/tasks/:id`. */
+  path: string;
+  summary: string;
+  /** Needs a Firebase ID token. @default true */
+  auth?: boolean;
+  params?: P;
+  query?: Q;
+  /** The body, validated with this schema: JSON, or with `binary` a Buffer (`z.instanceof(Buffer)`). */
+  body?: B;
+  /** The body is raw bytes of these content types, up to the API's chunk size limit; `headers` documents the ones it needs. */
+  binary?: { contentTypes: string[]; headers: Record<string, string> };
+  /** Status → description, for the OpenAPI document. Errors are added for every route. */
+  responses: Record<number, { description: string; schema?: z.ZodTypeAny }>;
+  handle(input: HandlerInput<z.output<P>, z.output<Q>, z.output<B>>): Promise<Reply>;
+}
+
+/** Declares a route with its types inferred from its schemas. */
+export function route<P extends z.ZodTypeAny, Q extends z.ZodTypeAny, B extends z.ZodTypeAny>(r: Route<P, Q, B>): Route {
+  return r as unknown as Route;
+}

@@ -1,0 +1,268 @@
+import { createHash } from 'node:crypto';
+import type { Firestore } from 'firebase-admin/firestore';
+import { z } from 'zod';
+import { AUDIO_PIPELINE, AUDIO_STAGES } from '../audio/pipeline.js';
+import { AudioNotFoundError, MAX_CHUNKS, completeUpload, createUpload, getAudio, newUploadSchema, type AudioRecord } from '../audio/record.js';
+import { chunkKey } from '../audio/reassemble.js';
+import type { BlobStore } from '../blobs/blob-store.js';
+import { TaskNotFoundError } from '../core/errors.js';
+import { TASK_STATUSES, type Task } from '../core/task.js';
+import type { Fireflow } from '../fireflow.js';
+import { loadChapters, loadChunks, loadGraph, loadQuestions } from '../text/store.js';
+import { loadTranscript } from '../transcribe/store.js';
+import type { Caller } from './auth.js';
+import { ApiError } from './errors.js';
+import { estimateSeconds, type StageRates } from './estimate.js';
+import { prometheusText } from './prometheus.js';
+import { route, type Route } from './route.js';
+
+export interface RouteDeps {
+  fireflow: Fireflow;
+  db: Firestore;
+  blobs: BlobStore;
+  maxActivePipelinesPerUser: number;
+  stageRates: () => Promise<StageRates>;
+}
+
+const ID = /^[\w.:-]{1,200}$/;
+const id = z.string().regex(ID, 'must be 1–200 characters of letters, digits, _ . : -');
+const SHA256_HEADER = 'x-chunk-sha256';
+/** How long a client over its pipeline limit should wait before asking again, seconds. */
+const BUSY_RETRY_SECONDS = 30;
+
+/** A task as the API shows it: the document minus the write token, an internal detail of the store. */
+function taskView(task: Task): Omit<Task, 'writeToken'> {
+  const { writeToken: _token, ...view } = task;
+  return view;
+}
+
+/** Someone else's task or audio is answered exactly like one that does not exist. */
+function mayAccess(caller: Caller, ownerUid: string | null): boolean {
+  return caller.admin || ownerUid === caller.uid;
+}
+
+async function ownTask(ff: Fireflow, caller: Caller, taskId: string): Promise<Task> {
+  const task = await ff.store.get(taskId);
+  if (!task || !mayAccess(caller, task.ownerUid)) throw new TaskNotFoundError(taskId);
+  return task;
+}
+
+async function ownAudio(db: Firestore, caller: Caller, audioId: string): Promise<AudioRecord> {
+  const record = await getAudio(db, audioId);
+  if (!record || !mayAccess(caller, record.ownerUid)) throw new AudioNotFoundError(audioId);
+  return record;
+}
+
+/** A non-admin lists and counts their own tasks only; naming another owner is refused, not silently narrowed. */
+function ownerFilter(caller: Caller, ownerUid: string | undefined): string | undefined {
+  if (caller.admin) return ownerUid;
+  if (ownerUid !== undefined && ownerUid !== caller.uid) throw new ApiError('permission-denied', 'only admins may list the tasks of other users');
+  return caller.uid;
+}
+
+const taskFilterQuery = {
+  status: z.enum(TASK_STATUSES).optional(),
+  type: z.string().min(1).max(200).optional(),
+  ownerUid: id.optional(),
+};
+
+const processBody = z
+  .object({
+    audioId: id,
+    stages: z.array(z.enum(AUDIO_STAGES)).min(1).max(AUDIO_STAGES.length).optional(),
+    priority: z.number().int().min(1).max(10).optional(),
+    /** The same key (per user) returns the same task instead of starting another. */
+    idempotencyKey: z.string().min(1).max(200).optional(),
+  })
+  .strict();
+
+const taskSchema = z.object({ id: z.string(), type: z.string(), status: z.enum(TASK_STATUSES), progress: z.number() }).passthrough();
+
+export function apiRoutes(deps: RouteDeps): Route[] {
+  const { fireflow: ff, db, blobs } = deps;
+
+  return [
+    route({
+      method: 'get',
+      path: '/healthz',
+      summary: 'Whether the store is reachable (one Firestore read).',
+      auth: false,
+      responses: { 200: { description: 'Firestore answered' }, 503: { description: 'Firestore did not answer' } },
+      async handle() {
+        const started = performance.now();
+        try {
+          await Promise.race([
+            ff.store.collection.doc('_healthz').get(),
+            new Promise((_, reject) => setTimeout(() => reject(new Error('timed out after 5 s')), 5000).unref()),
+          ]);
+        } catch (error) {
+          throw new ApiError('unavailable', `Firestore is not reachable: ${error instanceof Error ? error.message : String(error)}`);
+        }
+        return { body: { ok: true, firestoreMs: Math.round((performance.now() - started) * 10) / 10 } };
+      },
+    }),
+    route({
+      method: 'get',
+      path: '/metrics',
+      summary: 'Task metrics of this process in the Prometheus text format.',
+      auth: false,
+      responses: { 200: { description: 'Prometheus text exposition format 0.0.4' } },
+      async handle() {
+        return { text: prometheusText(ff.metrics(), ff.store.writes) };
+      },
+    }),
+    route({
+      method: 'post',
+      path: '/audio',
+      summary: 'Declare an upload; its chunks are then sent with PUT /audio/{audioId}/chunks/{index}.',
+      body: newUploadSchema,
+      responses: { 201: { description: 'The upload was created', schema: z.object({ audioId: z.string(), status: z.string(), chunkCount: z.number() }) } },
+      async handle({ body, caller }) {
+        const record = await createUpload(db, body, { ownerUid: caller.uid });
+        return { status: 201, body: { audioId: record.id, status: record.status, chunkCount: record.chunkCount, totalBytes: record.totalBytes } };
+      },
+    }),
+    route({
+      method: 'put',
+      path: '/audio/:audioId/chunks/:index',
+      summary: 'Upload one chunk (raw bytes). Sending the same chunk again replaces it; chunks of a finalised upload are refused.',
+      params: z.object({ audioId: id, index: z.coerce.number().int().min(0).max(MAX_CHUNKS - 1) }).strict(),
+      body: z.instanceof(Buffer),
+      binary: {
+        contentTypes: ['application/octet-stream', 'audio/*'],
+        headers: { [SHA256_HEADER]: 'SHA-256 of the chunk, 64 hex digits', 'content-length': 'the chunk size in bytes' },
+      },
+      responses: { 200: { description: 'The chunk is stored', schema: z.object({ audioId: z.string(), index: z.number(), bytes: z.number() }) } },
+      async handle({ params, body, caller, header }) {
+        const declared = header(SHA256_HEADER);
+        if (!declared || !/^[0-9a-fA-F]{64}$/.test(declared)) {
+          throw ApiError.invalid(`send the chunk's SHA-256 in the ${SHA256_HEADER} header`, [{ path: `headers.${SHA256_HEADER}`, message: `must be 64 hex digits, got ${JSON.stringify(declared ?? null)}` }]);
+        }
+        if (body.length === 0) throw ApiError.invalid('the chunk is empty', [{ path: 'body', message: 'must not be empty' }]);
+        const actual = createHash('sha256').update(body).digest('hex');
+        if (actual !== declared.toLowerCase()) {
+          throw ApiError.invalid('the chunk does not match its checksum: it was corrupted on the way, send it again', [{ path: `headers.${SHA256_HEADER}`, message: `declared ${declared.toLowerCase()}, received bytes hash to ${actual}` }]);
+        }
+        const record = await ownAudio(db, caller, params.audioId);
+        if (params.index >= record.chunkCount) {
+          throw ApiError.invalid(`the upload has ${record.chunkCount} chunks`, [{ path: 'params.index', message: `must be below ${record.chunkCount}, got ${params.index}` }]);
+        }
+        if (record.status !== 'uploading') throw new ApiError('failed-precondition', `the upload of audio ${JSON.stringify(record.id)} is finalised (${record.status}); its chunks cannot change`);
+        await blobs.put(chunkKey(record.id, params.index), body);
+        return { body: { audioId: record.id, index: params.index, bytes: body.length } };
+      },
+    }),
+    route({
+      method: 'post',
+      path: '/audio/process',
+      summary: 'Finalise the upload if needed and start the audio pipeline on it.',
+      body: processBody,
+      responses: {
+        202: {
+          description: 'The pipeline task (new, or the one this idempotency key already started)',
+          schema: z.object({ taskId: z.string(), audioId: z.string(), status: z.string(), estimatedSeconds: z.number() }),
+        },
+      },
+      async handle({ body, caller }) {
+        const record = await ownAudio(db, caller, body.audioId);
+        const owner = record.ownerUid ?? caller.uid;
+        const taskId = body.idempotencyKey ? `process-${createHash('sha256').update(`${caller.uid}\n${body.idempotencyKey}`).digest('hex').slice(0, 40)}` : undefined;
+        let task = taskId ? await ff.store.get(taskId) : null;
+        if (task && (task.params as { audioId?: string } | null)?.audioId !== body.audioId) {
+          throw new ApiError('failed-precondition', 'this idempotency key was already used to process another audio');
+        }
+        if (!task) {
+          const active = (await Promise.all((['pending', 'running'] as const).map((status) => ff.count({ ownerUid: owner, type: AUDIO_PIPELINE, status })))).reduce((a, b) => a + b, 0);
+          if (active >= deps.maxActivePipelinesPerUser) {
+            throw new ApiError(
+              'resource-exhausted',
+              `${active} pipelines of this user are already pending or running; the limit is ${deps.maxActivePipelinesPerUser}`,
+              { active, limit: deps.maxActivePipelinesPerUser },
+              { 'retry-after': String(BUSY_RETRY_SECONDS) },
+            );
+          }
+          if (record.status === 'uploading') await completeUpload(db, blobs, record.id);
+          const started = await ff.submit(AUDIO_PIPELINE, { audioId: record.id }, { ownerUid: owner, ...(taskId ? { id: taskId } : {}), ...(body.priority ? { priority: body.priority } : {}), ...(body.stages ? { stages: body.stages } : {}) });
+          task = await ff.get(started);
+        }
+        const audio = (await getAudio(db, record.id)) ?? record;
+        const estimatedSeconds = estimateSeconds(audio, await deps.stageRates(), body.stages ?? AUDIO_STAGES);
+        return { status: 202, body: { taskId: task.id, audioId: record.id, status: task.status, estimatedSeconds } };
+      },
+    }),
+    route({
+      method: 'get',
+      path: '/audio/:audioId/results',
+      summary: 'Everything the pipeline stored for a recording: transcript, chunks, graph (capped) with its summary, chapters, questions.',
+      params: z.object({ audioId: id }).strict(),
+      responses: { 200: { description: 'Each part is null until its stage has run' } },
+      async handle({ params, caller }) {
+        const record = await ownAudio(db, caller, params.audioId);
+        const [transcript, chunks, graph, chapters, questions] = await Promise.all([
+          loadTranscript(db, record.id),
+          loadChunks(db, record.id),
+          loadGraph(db, record.id),
+          loadChapters(db, record.id),
+          loadQuestions(db, record.id),
+        ]);
+        return { body: { audio: record, transcript, chunks, graph, chapters, questions } };
+      },
+    }),
+    route({
+      method: 'get',
+      path: '/tasks/count',
+      summary: 'How many of your tasks match (a Firestore count aggregation).',
+      query: z.object(taskFilterQuery).strict(),
+      responses: { 200: { description: 'The count', schema: z.object({ count: z.number() }) } },
+      async handle({ query, caller }) {
+        return { body: { count: await ff.count({ ...query, ownerUid: ownerFilter(caller, query.ownerUid) }) } };
+      },
+    }),
+    route({
+      method: 'get',
+      path: '/tasks',
+      summary: 'Your tasks, newest first, filtered by status and type; page with nextCursor.',
+      query: z
+        .object({ ...taskFilterQuery, limit: z.coerce.number().int().min(1).max(100).default(20), cursor: z.string().min(1).max(512).optional() })
+        .strict(),
+      responses: { 200: { description: 'A page of tasks', schema: z.object({ tasks: z.array(taskSchema), nextCursor: z.string().optional() }) } },
+      async handle({ query, caller }) {
+        const { limit, cursor, ...filter } = query;
+        const page = await ff.list({ ...filter, ownerUid: ownerFilter(caller, filter.ownerUid) }, { limit, ...(cursor ? { cursor } : {}) });
+        return { body: { tasks: page.tasks.map(taskView), ...(page.nextCursor ? { nextCursor: page.nextCursor } : {}), invalid: page.invalid } };
+      },
+    }),
+    route({
+      method: 'get',
+      path: '/tasks/:id',
+      summary: 'One task: status, progress, stages, result or error.',
+      params: z.object({ id }).strict(),
+      responses: { 200: { description: 'The task', schema: taskSchema } },
+      async handle({ params, caller }) {
+        return { body: taskView(await ownTask(ff, caller, params.id)) };
+      },
+    }),
+    route({
+      method: 'post',
+      path: '/tasks/:id/cancel',
+      summary: 'Cancel a task: pending → cancelled now; running → its handler is aborted.',
+      params: z.object({ id }).strict(),
+      responses: { 200: { description: 'The task after the request', schema: taskSchema } },
+      async handle({ params, caller }) {
+        await ownTask(ff, caller, params.id);
+        return { body: taskView(await ff.cancel(params.id)) };
+      },
+    }),
+    route({
+      method: 'post',
+      path: '/tasks/:id/retry',
+      summary: 'Run a failed or cancelled task again; a pipeline resumes at the stage that stopped it.',
+      params: z.object({ id }).strict(),
+      responses: { 200: { description: 'The task after the request', schema: taskSchema } },
+      async handle({ params, caller }) {
+        await ownTask(ff, caller, params.id);
+        return { body: taskView(await ff.retry(params.id)) };
+      },
+    }),
+  ];
+}

@@ -1,0 +1,54 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type express from 'express';
+import type { Fireflow } from '../fireflow.js';
+
+export interface ServeOptions {
+  /** @default 8787 */
+  port?: number;
+  /** @default '127.0.0.1' */
+  host?: string;
+  /** How long open requests may take to finish on shutdown before their connections are closed, ms. @default 10_000 */
+  drainMs?: number;
+  /** Shut down on SIGTERM and SIGINT (what Cloud Run and Ctrl-C send). @default true */
+  handleSignals?: boolean;
+}
+
+export interface RunningApi {
+  server: Server;
+  url: string;
+  /** Stops accepting connections, lets open requests finish (up to `drainMs`), then shuts the executor down. */
+  close(): Promise<void>;
+}
+
+/** Serves the API standalone and drains it, then the executor, on SIGTERM. */
+export async function serveApi(app: express.Express, fireflow: Fireflow, options: ServeOptions = {}): Promise<RunningApi> {
+  const port = options.port ?? 8787;
+  if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new TypeError(`port must be a whole number from 0 to 65535, got ${JSON.stringify(options.port)}`);
+  const drainMs = options.drainMs ?? 10_000;
+  const server = createServer(app);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, options.host ?? '127.0.0.1', () => resolve());
+  });
+  const { address, port: bound } = server.address() as AddressInfo;
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= (async () => {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      const timer = setTimeout(() => server.closeAllConnections(), drainMs);
+      await closed;
+      clearTimeout(timer);
+      await fireflow.shutdown();
+    })());
+  if (options.handleSignals ?? true) {
+    const onSignal = (signal: NodeJS.Signals) => {
+      fireflow.log.info(`${signal}: draining the API and the executor`);
+      void close().then(() => process.exit(0));
+    };
+    process.once('SIGTERM', onSignal);
+    process.once('SIGINT', onSignal);
+  }
+  return { server, url: `http://${address.includes(':') ? `[${address}]` : address}:${bound}`, close };
+}

@@ -1,0 +1,247 @@
+// The HTTP API against the Firestore and Auth emulators, with real ID tokens minted by the Auth emulator. No executor
+// runs here (a submit-only API in front of workers elsewhere): a started pipeline is running, its first stage pending.
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { initializeApp } from 'firebase-admin/app';
+import { getAuth } from 'firebase-admin/auth';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AUDIO_PIPELINE, audioPipeline } from '../src/audio/pipeline.js';
+import { FsBlobStore } from '../src/blobs/fs-store.js';
+import { createLogger } from '../src/core/logger.js';
+import { createFireflow } from '../src/fireflow.js';
+import { createApi, firebaseAuthenticator, serveApi, type RunningApi } from '../src/index.js';
+import { emulatorProject } from './helpers.js';
+
+const { db } = emulatorProject('api');
+const dir = await mkdtemp(join(tmpdir(), 'fireflow-api-'));
+const blobs = new FsBlobStore(join(dir, 'blobs'));
+const ff = createFireflow({ firestore: db, pipelines: [audioPipeline({ db, blobs })], logger: createLogger({ silent: true }) });
+// Auth users live in the emulator's default project; unique emails keep test runs apart.
+const authApp = initializeApp({ projectId: process.env.GCLOUD_PROJECT ?? 'demo-fireflow' }, `auth-${randomBytes(3).toString('hex')}`);
+const auth = getAuth(authApp);
+let api: RunningApi;
+
+interface User {
+  uid: string;
+  token: string;
+}
+
+/** Signs a new user up through the Auth emulator's REST API (what the client SDK does) and returns its ID token. */
+async function signUp(name: string, claims?: Record<string, unknown>): Promise<User> {
+  const host = process.env.FIREBASE_AUTH_EMULATOR_HOST;
+  if (!host) throw new Error('FIREBASE_AUTH_EMULATOR_HOST is not set: run with `npm test` (it starts the Auth emulator)');
+  const email = `${name}-${randomBytes(4).toString('hex')}@example.com`;
+  const call = async (method: string) => {
+    const res = await fetch(`http://${host}/identitytoolkit.googleapis.com/v1/accounts:${method}?key=fake-api-key`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ email, password: 'secret-password', returnSecureToken: true }),
+    });
+    const body = (await res.json()) as { idToken: string; localId: string };
+    if (!res.ok) throw new Error(`${method} failed: ${JSON.stringify(body)}`);
+    return body;
+  };
+  const { localId } = await call('signUp');
+  if (claims) await auth.setCustomUserClaims(localId, claims);
+  const { idToken } = await call('signInWithPassword');
+  return { uid: localId, token: idToken };
+}
+
+let alice: User;
+let bob: User;
+let admin: User;
+
+beforeAll(async () => {
+  api = await serveApi(createApi({ fireflow: ff, db, blobs, authenticate: firebaseAuthenticator(auth), maxActivePipelinesPerUser: 3, maxChunkBytes: 64 * 1024 }), ff, { port: 0, handleSignals: false });
+  [alice, bob, admin] = await Promise.all([signUp('alice'), signUp('bob'), signUp('admin', { admin: true })]);
+});
+afterAll(async () => {
+  await api.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function call(user: User | null, method: string, path: string, body?: unknown, headers: Record<string, string> = {}) {
+  const init: RequestInit = { method, headers: { ...(user ? { authorization: `Bearer ${user.token}` } : {}), ...headers } };
+  if (Buffer.isBuffer(body)) init.body = body;
+  else if (body !== undefined) {
+    init.body = JSON.stringify(body);
+    (init.headers as Record<string, string>)['content-type'] ??= 'application/json';
+  }
+  const res = await fetch(`${api.url}${path}`, init);
+  const text = await res.text();
+  let json: any = null;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = text;
+  }
+  return { status: res.status, body: json, headers: res.headers };
+}
+
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+/** An upload of `bytes` in chunks of `size`, with only the chunks in `send` sent. */
+async function upload(user: User, bytes: Buffer, size: number, send?: number[]): Promise<string> {
+  const chunkCount = Math.ceil(bytes.length / size);
+  const created = await call(user, 'POST', '/audio', { contentType: 'audio/wav', chunkCount, totalBytes: bytes.length, sha256: sha(bytes) });
+  expect(created.status).toBe(201);
+  for (const i of send ?? Array.from({ length: chunkCount }, (_, k) => k)) {
+    const chunk = bytes.subarray(i * size, (i + 1) * size);
+    const put = await call(user, 'PUT', `/audio/${created.body.audioId}/chunks/${i}`, chunk, { 'content-type': 'application/octet-stream', 'x-chunk-sha256': sha(chunk) });
+    expect(put.status).toBe(200);
+  }
+  return created.body.audioId as string;
+}
+
+describe('auth', () => {
+  it('answers 401 with a clear message for a missing, malformed or forged token', async () => {
+    const missing = await call(null, 'GET', '/tasks');
+    expect(missing.status).toBe(401);
+    expect(missing.body.error).toEqual({ code: 'unauthenticated', message: expect.stringContaining('Authorization: Bearer'), details: null });
+    expect((await call(null, 'GET', '/tasks', undefined, { authorization: 'Basic abc' })).body.error.message).toContain('must be "Bearer');
+    const forged = await call({ uid: 'x', token: 'not-a-jwt' }, 'GET', '/tasks');
+    expect(forged.status).toBe(401);
+    expect(forged.body.error.message).toMatch(/ID token/);
+  });
+
+  it('serves /healthz, /metrics and /openapi.json without a token', async () => {
+    const health = await call(null, 'GET', '/healthz');
+    expect(health.status).toBe(200);
+    expect(health.body).toMatchObject({ ok: true, firestoreMs: expect.any(Number) });
+    const metrics = await call(null, 'GET', '/metrics');
+    expect(metrics.headers.get('content-type')).toContain('text/plain');
+    expect(metrics.body).toContain('# TYPE fireflow_store_writes_total counter');
+    expect(metrics.body).toMatch(/^fireflow_store_writes_total\{kind="create"\} \d+$/m);
+  });
+});
+
+describe('uploads and processing', () => {
+  const bytes = randomBytes(10_000);
+
+  it('takes chunks with checksums, idempotently, and refuses wrong ones', async () => {
+    const created = await call(alice, 'POST', '/audio', { contentType: 'audio/wav', chunkCount: 3, totalBytes: bytes.length, sha256: sha(bytes) });
+    expect(created).toMatchObject({ status: 201, body: { audioId: expect.any(String), status: 'uploading', chunkCount: 3 } });
+    const id = created.body.audioId as string;
+    const chunk = bytes.subarray(0, 4000);
+    const put = (user: User, index: number, body: Buffer, headers: Record<string, string> = {}) =>
+      call(user, 'PUT', `/audio/${id}/chunks/${index}`, body, { 'content-type': 'application/octet-stream', 'x-chunk-sha256': sha(body), ...headers });
+
+    expect((await put(alice, 0, chunk)).body).toEqual({ audioId: id, index: 0, bytes: 4000 });
+    expect((await put(alice, 0, chunk)).status).toBe(200); // a retried PUT is harmless
+    const corrupted = await put(alice, 1, chunk, { 'x-chunk-sha256': sha(Buffer.from('other')) });
+    expect(corrupted.status).toBe(400);
+    expect(corrupted.body.error.message).toContain('does not match its checksum');
+    expect((await put(alice, 1, chunk, { 'x-chunk-sha256': '' })).body.error.details.issues[0].path).toBe('headers.x-chunk-sha256');
+    expect((await put(alice, 3, chunk)).body.error.details.issues).toEqual([{ path: 'params.index', message: 'must be below 3, got 3' }]);
+    expect((await put(alice, 1, chunk, { 'content-type': 'application/json' })).status).toBe(415);
+    const big = await put(alice, 1, randomBytes(64 * 1024 + 1));
+    expect(big.status).toBe(413);
+    expect(big.body.error.code).toBe('payload-too-large');
+    expect((await put(bob, 1, chunk)).status).toBe(404); // someone else's upload does not exist for bob
+
+    // A missing chunk stops processing with a 409 that names it; the upload stays open.
+    await put(alice, 2, bytes.subarray(8000));
+    const early = await call(alice, 'POST', '/audio/process', { audioId: id });
+    expect(early.status).toBe(409);
+    expect(early.body.error.message).toContain('chunk 1 of 3 missing');
+  });
+
+  it('starts the pipeline once per idempotency key, estimates its time, and closes the upload', async () => {
+    const id = await upload(alice, bytes, 4000);
+    const first = await call(alice, 'POST', '/audio/process', { audioId: id, idempotencyKey: 'k-1', priority: 7 });
+    expect(first.status).toBe(202);
+    expect(first.body).toEqual({ taskId: expect.any(String), audioId: id, status: 'running', estimatedSeconds: expect.any(Number) });
+    expect(first.body.estimatedSeconds).toBeGreaterThanOrEqual(1);
+    const again = await call(alice, 'POST', '/audio/process', { audioId: id, idempotencyKey: 'k-1' });
+    expect(again.body.taskId).toBe(first.body.taskId);
+    const task = await call(alice, 'GET', `/tasks/${first.body.taskId}`);
+    expect(task.body).toMatchObject({ id: first.body.taskId, type: AUDIO_PIPELINE, status: 'running', priority: 7, ownerUid: alice.uid, params: { audioId: id } });
+    expect(task.body).not.toHaveProperty('writeToken');
+
+    const other = await upload(alice, bytes, 5000);
+    expect((await call(alice, 'POST', '/audio/process', { audioId: other, idempotencyKey: 'k-1' })).status).toBe(409);
+    const late = await call(alice, 'PUT', `/audio/${id}/chunks/0`, bytes.subarray(0, 4000), { 'content-type': 'application/octet-stream', 'x-chunk-sha256': sha(bytes.subarray(0, 4000)) });
+    expect(late.status).toBe(409);
+    expect(late.body.error.message).toContain('finalised');
+    expect((await call(bob, 'POST', '/audio/process', { audioId: id })).status).toBe(404);
+    const results = await call(alice, 'GET', `/audio/${id}/results`);
+    expect(results.body).toMatchObject({ audio: { id, status: 'processing' }, transcript: null, chunks: null, graph: null, chapters: null, questions: null });
+  });
+
+  it('answers 429 with Retry-After when a user has too many pipelines pending or running', async () => {
+    const user = await signUp('busy');
+    for (let i = 0; i < 3; i++) expect((await call(user, 'POST', '/audio/process', { audioId: await upload(user, bytes, 5000) })).status).toBe(202);
+    const over = await call(user, 'POST', '/audio/process', { audioId: await upload(user, bytes, 5000) });
+    expect(over.status).toBe(429);
+    expect(over.headers.get('retry-after')).toBe('30');
+    expect(over.body.error).toMatchObject({ code: 'resource-exhausted', details: { active: 3, limit: 3 } });
+    // Another user is not affected.
+    expect((await call(bob, 'POST', '/audio/process', { audioId: await upload(bob, bytes, 5000) })).status).toBe(202);
+  });
+});
+
+describe('tasks', () => {
+  it('shows users their own tasks only; an admin sees all', async () => {
+    const mine = await call(alice, 'POST', '/audio/process', { audioId: await upload(alice, randomBytes(3000), 3000) });
+    const id = mine.body.taskId as string;
+    expect((await call(bob, 'GET', `/tasks/${id}`)).status).toBe(404);
+    expect((await call(bob, 'POST', `/tasks/${id}/cancel`)).status).toBe(404);
+    expect((await call(admin, 'GET', `/tasks/${id}`)).status).toBe(200);
+
+    const list = await call(alice, 'GET', '/tasks?limit=100');
+    expect(list.body.tasks.length).toBeGreaterThan(0);
+    expect(list.body.tasks.every((t: { ownerUid: string }) => t.ownerUid === alice.uid)).toBe(true);
+    expect((await call(alice, 'GET', `/tasks?ownerUid=${bob.uid}`)).status).toBe(403);
+    const bobs = await call(admin, 'GET', `/tasks?ownerUid=${bob.uid}`);
+    expect(bobs.body.tasks.length).toBeGreaterThan(0);
+    expect(bobs.body.tasks.every((t: { ownerUid: string }) => t.ownerUid === bob.uid)).toBe(true);
+    const count = await call(alice, 'GET', `/tasks/count?type=${AUDIO_PIPELINE}&status=running`);
+    expect(count.body.count).toBeGreaterThan(0);
+    expect(count.body.count).toBe(list.body.tasks.filter((t: { type: string; status: string }) => t.type === AUDIO_PIPELINE && t.status === 'running').length);
+  });
+
+  it('pages with a cursor and refuses a forged one', async () => {
+    const first = await call(alice, 'GET', '/tasks?limit=1');
+    expect(first.body.tasks).toHaveLength(1);
+    const second = await call(alice, 'GET', `/tasks?limit=1&cursor=${first.body.nextCursor}`);
+    expect(second.body.tasks).toHaveLength(1);
+    expect(second.body.tasks[0].id).not.toBe(first.body.tasks[0].id);
+    const forged = await call(alice, 'GET', '/tasks?cursor=abc');
+    expect(forged.status).toBe(400);
+    expect(forged.body.error.details.issues[0]).toMatchObject({ path: 'cursor' });
+    expect((await call(alice, 'GET', '/tasks?limit=101')).body.error.details.issues[0].path).toBe('query.limit');
+    expect((await call(alice, 'GET', '/tasks?colour=red')).body.error.details.issues[0].message).toMatch(/colour/);
+  });
+
+  it('cancels and retries through the API', async () => {
+    const started = await call(alice, 'POST', '/audio/process', { audioId: await upload(alice, randomBytes(3000), 3000) });
+    const cancelled = await call(alice, 'POST', `/tasks/${started.body.taskId}/cancel`);
+    expect(cancelled).toMatchObject({ status: 200, body: { id: started.body.taskId, status: 'cancelled' } });
+    const retried = await call(alice, 'POST', `/tasks/${started.body.taskId}/retry`);
+    expect(retried).toMatchObject({ status: 200, body: { status: 'running' } });
+    expect((await call(alice, 'POST', `/tasks/${started.body.taskId}/retry`)).status).toBe(409);
+  });
+
+  it('answers unknown routes 404 and wrong methods 405, as JSON', async () => {
+    expect(await call(alice, 'GET', '/nope')).toMatchObject({ status: 404, body: { error: { code: 'not-found' } } });
+    const wrong = await call(alice, 'DELETE', '/tasks/abc');
+    expect(wrong.status).toBe(405);
+    expect(wrong.headers.get('allow')).toBe('GET');
+  });
+});
+
+describe('OpenAPI', () => {
+  it('documents exactly the routes the app serves', async () => {
+    const doc = (await call(null, 'GET', '/openapi.json')).body as { paths: Record<string, Record<string, unknown>> };
+    const documented = Object.entries(doc.paths).flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`)).sort();
+    const app = createApi({ fireflow: ff, db, blobs, authenticate: firebaseAuthenticator(auth) });
+    const served = (app.router.stack as Array<{ route?: { path: string; methods: Record<string, boolean> } }>)
+      .filter((l) => l.route && l.route.path !== '/openapi.json')
+      .flatMap((l) => Object.keys(l.route!.methods).map((m) => `${m.toUpperCase()} ${l.route!.path.replace(/:(\w+)/g, '{$1}')}`))
+      .sort();
+    expect(documented).toEqual(served);
+    expect(doc.paths['/audio/process']!.post).toMatchObject({ requestBody: { content: { 'application/json': { schema: { properties: { audioId: { type: 'string' } } } } } } });
+  });
+});
