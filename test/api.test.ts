@@ -1,86 +1,24 @@
 // The HTTP API against the Firestore and Auth emulators, with real ID tokens minted by the Auth emulator. No executor
 // runs here (a submit-only API in front of workers elsewhere): a started pipeline is running, its first stage pending.
-import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { initializeApp } from 'firebase-admin/app';
-import { getAuth } from 'firebase-admin/auth';
+import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AUDIO_PIPELINE, audioPipeline } from '../src/audio/pipeline.js';
-import { FsBlobStore } from '../src/blobs/fs-store.js';
-import { createLogger } from '../src/core/logger.js';
-import { createFireflow } from '../src/fireflow.js';
-import { createApi, firebaseAuthenticator, serveApi, type RunningApi } from '../src/index.js';
-import { emulatorProject } from './helpers.js';
+import { AUDIO_PIPELINE } from '../src/audio/pipeline.js';
+import { createApi } from '../src/index.js';
+import { sha256 as sha, startApi, type ApiHarness, type User } from './api-harness.js';
 
-const { db } = emulatorProject('api');
-const dir = await mkdtemp(join(tmpdir(), 'fireflow-api-'));
-const blobs = new FsBlobStore(join(dir, 'blobs'));
-const ff = createFireflow({ firestore: db, pipelines: [audioPipeline({ db, blobs })], logger: createLogger({ silent: true }) });
-// Auth users live in the emulator's default project; unique emails keep test runs apart.
-const authApp = initializeApp({ projectId: process.env.GCLOUD_PROJECT ?? 'demo-fireflow' }, `auth-${randomBytes(3).toString('hex')}`);
-const auth = getAuth(authApp);
-let api: RunningApi;
-
-interface User {
-  uid: string;
-  token: string;
-}
-
-/** Signs a new user up through the Auth emulator's REST API (what the client SDK does) and returns its ID token. */
-async function signUp(name: string, claims?: Record<string, unknown>): Promise<User> {
-  const host = process.env.FIREBASE_AUTH_EMULATOR_HOST;
-  if (!host) throw new Error('FIREBASE_AUTH_EMULATOR_HOST is not set: run with `npm test` (it starts the Auth emulator)');
-  const email = `${name}-${randomBytes(4).toString('hex')}@example.com`;
-  const call = async (method: string) => {
-    const res = await fetch(`http://${host}/identitytoolkit.googleapis.com/v1/accounts:${method}?key=fake-api-key`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ email, password: 'secret-password', returnSecureToken: true }),
-    });
-    const body = (await res.json()) as { idToken: string; localId: string };
-    if (!res.ok) throw new Error(`${method} failed: ${JSON.stringify(body)}`);
-    return body;
-  };
-  const { localId } = await call('signUp');
-  if (claims) await auth.setCustomUserClaims(localId, claims);
-  const { idToken } = await call('signInWithPassword');
-  return { uid: localId, token: idToken };
-}
-
+let h: ApiHarness;
 let alice: User;
 let bob: User;
 let admin: User;
 
 beforeAll(async () => {
-  api = await serveApi(createApi({ fireflow: ff, db, blobs, authenticate: firebaseAuthenticator(auth), maxActivePipelinesPerUser: 3, maxChunkBytes: 64 * 1024 }), ff, { port: 0, handleSignals: false });
-  [alice, bob, admin] = await Promise.all([signUp('alice'), signUp('bob'), signUp('admin', { admin: true })]);
+  h = await startApi('api', { maxActivePipelinesPerUser: 3, maxChunkBytes: 64 * 1024 });
+  [alice, bob, admin] = await Promise.all([h.signUp('alice'), h.signUp('bob'), h.signUp('admin', { admin: true })]);
 });
-afterAll(async () => {
-  await api.close();
-  await rm(dir, { recursive: true, force: true });
-});
+afterAll(() => h.close());
 
-async function call(user: User | null, method: string, path: string, body?: unknown, headers: Record<string, string> = {}) {
-  const init: RequestInit = { method, headers: { ...(user ? { authorization: `Bearer ${user.token}` } : {}), ...headers } };
-  if (Buffer.isBuffer(body)) init.body = body;
-  else if (body !== undefined) {
-    init.body = JSON.stringify(body);
-    (init.headers as Record<string, string>)['content-type'] ??= 'application/json';
-  }
-  const res = await fetch(`${api.url}${path}`, init);
-  const text = await res.text();
-  let json: any = null;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = text;
-  }
-  return { status: res.status, body: json, headers: res.headers };
-}
-
-const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+const call = (...args: Parameters<ApiHarness['call']>) => h.call(...args);
+const signUp = (name: string) => h.signUp(name);
 
 /** An upload of `bytes` in chunks of `size`, with only the chunks in `send` sent. */
 async function upload(user: User, bytes: Buffer, size: number, send?: number[]): Promise<string> {
@@ -236,7 +174,7 @@ describe('OpenAPI', () => {
   it('documents exactly the routes the app serves', async () => {
     const doc = (await call(null, 'GET', '/openapi.json')).body as { paths: Record<string, Record<string, unknown>> };
     const documented = Object.entries(doc.paths).flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`)).sort();
-    const app = createApi({ fireflow: ff, db, blobs, authenticate: firebaseAuthenticator(auth) });
+    const app = createApi({ fireflow: h.ff, db: h.db, blobs: h.blobs, authenticate: async () => ({ uid: 'x', admin: false }) });
     const served = (app.router.stack as Array<{ route?: { path: string; methods: Record<string, boolean> } }>)
       .filter((l) => l.route && l.route.path !== '/openapi.json')
       .flatMap((l) => Object.keys(l.route!.methods).map((m) => `${m.toUpperCase()} ${l.route!.path.replace(/:(\w+)/g, '{$1}')}`))

@@ -69,5 +69,10 @@ export function toApiError(error: unknown): ApiError | null {
         return new ApiError('invalid-argument', `the body could not be read: ${e.message}`);
     }
   }
+  // Other client errors the HTTP layer raises with a status and a safe message; the router's URIError for a path
+  // that is not valid percent-encoding carries status 400 but no `expose`.
+  if (e && typeof e === 'object' && typeof e.status === 'number' && e.status >= 400 && e.status < 500 && (e.expose || error instanceof URIError)) {
+    return new ApiError('invalid-argument', `the request could not be read: ${e.message}`);
+  }
   return null;
 }

@@ -26,6 +26,11 @@ export interface RouteDeps {
 
 const ID = /^[\w.:-]{1,200}$/;
 const id = z.string().regex(ID, 'must be 1–200 characters of letters, digits, _ . : -');
+/** A whole number written in plain decimal digits: `z.coerce` would also take ' 5', '0x10' and '1e1'. */
+const decimal = z
+  .string()
+  .regex(/^\d{1,9}$/, 'must be a whole number in decimal digits')
+  .transform(Number);
 const SHA256_HEADER = 'x-chunk-sha256';
 /** How long a client over its pipeline limit should wait before asking again, seconds. */
 const BUSY_RETRY_SECONDS = 30;
@@ -126,7 +131,7 @@ export function apiRoutes(deps: RouteDeps): Route[] {
       method: 'put',
       path: '/audio/:audioId/chunks/:index',
       summary: 'Upload one chunk (raw bytes). Sending the same chunk again replaces it; chunks of a finalised upload are refused.',
-      params: z.object({ audioId: id, index: z.coerce.number().int().min(0).max(MAX_CHUNKS - 1) }).strict(),
+      params: z.object({ audioId: id, index: decimal.pipe(z.number().max(MAX_CHUNKS - 1)) }).strict(),
       body: z.instanceof(Buffer),
       binary: {
         contentTypes: ['application/octet-stream', 'audio/*'],
@@ -223,7 +228,7 @@ export function apiRoutes(deps: RouteDeps): Route[] {
       path: '/tasks',
       summary: 'Your tasks, newest first, filtered by status and type; page with nextCursor.',
       query: z
-        .object({ ...taskFilterQuery, limit: z.coerce.number().int().min(1).max(100).default(20), cursor: z.string().min(1).max(512).optional() })
+        .object({ ...taskFilterQuery, limit: decimal.pipe(z.number().min(1).max(100)).default('20'), cursor: z.string().min(1).max(512).optional() })
         .strict(),
       responses: { 200: { description: 'A page of tasks', schema: z.object({ tasks: z.array(taskSchema), nextCursor: z.string().optional() }) } },
       async handle({ query, caller }) {

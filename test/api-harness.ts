@@ -1,0 +1,111 @@
+// An API server on the emulators for tests and the API benchmark: a project of its own in Firestore, users minted by
+// the Auth emulator, and a `call` that returns status, parsed body and headers.
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { deleteApp, initializeApp } from 'firebase-admin/app';
+import { getAuth } from 'firebase-admin/auth';
+import { getFirestore, type Firestore } from 'firebase-admin/firestore';
+import { audioPipeline } from '../src/audio/pipeline.js';
+import { FsBlobStore } from '../src/blobs/fs-store.js';
+import { createLogger } from '../src/core/logger.js';
+import type { PipelineDefinition } from '../src/pipeline/define.js';
+import { createFireflow, type Fireflow } from '../src/fireflow.js';
+import { createApi, firebaseAuthenticator, serveApi, type ApiOptions, type RunningApi } from '../src/index.js';
+
+export interface User {
+  uid: string;
+  token: string;
+}
+
+export interface Reply {
+  status: number;
+  body: any;
+  headers: Headers;
+}
+
+export interface ApiHarness {
+  api: RunningApi;
+  db: Firestore;
+  blobs: FsBlobStore;
+  ff: Fireflow;
+  blobDir: string;
+  signUp(name: string, claims?: Record<string, unknown>): Promise<User>;
+  call(user: User | null, method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<Reply>;
+  close(): Promise<void>;
+}
+
+export const sha256 = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
+
+/**
+ * Starts the API on a free port, submit-only unless `pipelines` are given with an executor elsewhere. Auth users live
+ * in the emulator's default project (ID tokens name it); unique emails keep runs apart.
+ */
+export async function startApi(name: string, options: Partial<Pick<ApiOptions, 'maxChunkBytes' | 'maxActivePipelinesPerUser'>> & { pipelines?: PipelineDefinition<any>[] } = {}): Promise<ApiHarness> {
+  if (!process.env.FIRESTORE_EMULATOR_HOST || !process.env.FIREBASE_AUTH_EMULATOR_HOST) {
+    throw new Error('the Firestore and Auth emulators are not running: use `npm test` or `npm run bench` (they start them)');
+  }
+  const suffix = randomBytes(3).toString('hex');
+  const app = initializeApp({ projectId: `demo-${name}-${suffix}` }, `${name}-${suffix}`);
+  const authApp = initializeApp({ projectId: process.env.GCLOUD_PROJECT ?? 'demo-fireflow' }, `${name}-auth-${suffix}`);
+  const db = getFirestore(app);
+  const blobDir = await mkdtemp(join(tmpdir(), `fireflow-${name}-`));
+  const blobs = new FsBlobStore(blobDir);
+  const ff = createFireflow({ firestore: db, pipelines: options.pipelines ?? [audioPipeline({ db, blobs })], logger: createLogger({ silent: true }) });
+  const auth = getAuth(authApp);
+  const api = await serveApi(createApi({ fireflow: ff, db, blobs, authenticate: firebaseAuthenticator(auth), ...options }), ff, { port: 0, handleSignals: false });
+  const host = process.env.FIREBASE_AUTH_EMULATOR_HOST;
+
+  async function signUp(who: string, claims?: Record<string, unknown>): Promise<User> {
+    const email = `${who}-${randomBytes(4).toString('hex')}@example.com`;
+    const rest = async (method: string) => {
+      const res = await fetch(`http://${host}/identitytoolkit.googleapis.com/v1/accounts:${method}?key=fake-api-key`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ email, password: 'secret-password', returnSecureToken: true }),
+      });
+      const body = (await res.json()) as { idToken: string; localId: string };
+      if (!res.ok) throw new Error(`Auth emulator ${method} failed: ${JSON.stringify(body)}`);
+      return body;
+    };
+    const { localId } = await rest('signUp');
+    if (claims) await auth.setCustomUserClaims(localId, claims);
+    const { idToken } = await rest('signInWithPassword');
+    return { uid: localId, token: idToken };
+  }
+
+  async function call(user: User | null, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Reply> {
+    const all: Record<string, string> = { ...(user ? { authorization: `Bearer ${user.token}` } : {}), ...headers };
+    const init: RequestInit = { method, headers: all };
+    if (Buffer.isBuffer(body) || typeof body === 'string') init.body = body;
+    else if (body !== undefined) {
+      init.body = JSON.stringify(body);
+      all['content-type'] ??= 'application/json';
+    }
+    const res = await fetch(`${api.url}${path}`, init);
+    const text = await res.text();
+    let parsed: unknown = text;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      // not JSON (e.g. /metrics): keep the text
+    }
+    return { status: res.status, body: parsed, headers: res.headers };
+  }
+
+  return {
+    api,
+    db,
+    blobs,
+    ff,
+    blobDir,
+    signUp,
+    call,
+    async close() {
+      await api.close();
+      await Promise.all([deleteApp(app), deleteApp(authApp)]);
+      await rm(blobDir, { recursive: true, force: true });
+    },
+  };
+}
