@@ -5,6 +5,7 @@ const benches: Record<string, () => Promise<void>> = {
   core: async () => (await import('./core.js')).run(),
   pipeline: async () => (await import('./pipeline.js')).run(),
   text: async () => (await import('./text.js')).run(),
+  api: async () => (await import('./api.js')).run(),
 };
 const bench = name ? benches[name] : undefined;
 if (!bench) {

@@ -10,6 +10,7 @@ import { getFirestore, type Firestore } from 'firebase-admin/firestore';
 import { audioPipeline } from '../src/audio/pipeline.js';
 import { FsBlobStore } from '../src/blobs/fs-store.js';
 import { createLogger } from '../src/core/logger.js';
+import type { ExecutorFactory } from '../src/executors/executor.js';
 import type { PipelineDefinition } from '../src/pipeline/define.js';
 import { createFireflow, type Fireflow } from '../src/fireflow.js';
 import { createApi, firebaseAuthenticator, serveApi, type ApiOptions, type RunningApi } from '../src/index.js';
@@ -39,10 +40,14 @@ export interface ApiHarness {
 export const sha256 = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
 
 /**
- * Starts the API on a free port, submit-only unless `pipelines` are given with an executor elsewhere. Auth users live
+ * Starts the API on a free port: submit-only unless an `executor` is given (`pipelines` replaces the audio pipeline,
+ * e.g. with a no-op one for load tests). Auth users live
  * in the emulator's default project (ID tokens name it); unique emails keep runs apart.
  */
-export async function startApi(name: string, options: Partial<Pick<ApiOptions, 'maxChunkBytes' | 'maxActivePipelinesPerUser'>> & { pipelines?: PipelineDefinition<any>[] } = {}): Promise<ApiHarness> {
+export async function startApi(
+  name: string,
+  options: Partial<Pick<ApiOptions, 'maxChunkBytes' | 'maxActivePipelinesPerUser'>> & { pipelines?: (db: Firestore, blobs: FsBlobStore) => PipelineDefinition<any>[]; executor?: ExecutorFactory } = {},
+): Promise<ApiHarness> {
   if (!process.env.FIRESTORE_EMULATOR_HOST || !process.env.FIREBASE_AUTH_EMULATOR_HOST) {
     throw new Error('the Firestore and Auth emulators are not running: use `npm test` or `npm run bench` (they start them)');
   }
@@ -52,9 +57,11 @@ export async function startApi(name: string, options: Partial<Pick<ApiOptions, '
   const db = getFirestore(app);
   const blobDir = await mkdtemp(join(tmpdir(), `fireflow-${name}-`));
   const blobs = new FsBlobStore(blobDir);
-  const ff = createFireflow({ firestore: db, pipelines: options.pipelines ?? [audioPipeline({ db, blobs })], logger: createLogger({ silent: true }) });
+  const { pipelines, executor, ...apiOptions } = options;
+  const ff = createFireflow({ firestore: db, pipelines: pipelines?.(db, blobs) ?? [audioPipeline({ db, blobs })], logger: createLogger({ silent: true }), ...(executor ? { executor } : {}) });
+  await ff.start();
   const auth = getAuth(authApp);
-  const api = await serveApi(createApi({ fireflow: ff, db, blobs, authenticate: firebaseAuthenticator(auth), ...options }), ff, { port: 0, handleSignals: false });
+  const api = await serveApi(createApi({ fireflow: ff, db, blobs, authenticate: firebaseAuthenticator(auth), ...apiOptions }), ff, { port: 0, handleSignals: false });
   const host = process.env.FIREBASE_AUTH_EMULATOR_HOST;
 
   async function signUp(who: string, claims?: Record<string, unknown>): Promise<User> {

@@ -46,8 +46,25 @@ function mayAccess(caller: Caller, ownerUid: string | null): boolean {
   return caller.admin || ownerUid === caller.uid;
 }
 
-async function ownTask(ff: Fireflow, caller: Caller, taskId: string): Promise<Task> {
-  const task = await ff.store.get(taskId);
+/**
+ * `read(key)`, with concurrent calls for the same key sharing one call. Many clients polling one task (a progress
+ * bar in every open tab) then cost one Firestore read per round trip instead of one per request. A request that joins
+ * a read already in flight gets a state at most that read's latency older than its arrival.
+ */
+function coalesced<T>(read: (key: string) => Promise<T>): (key: string) => Promise<T> {
+  const inFlight = new Map<string, Promise<T>>();
+  return (key) => {
+    let pending = inFlight.get(key);
+    if (!pending) {
+      pending = read(key).finally(() => inFlight.delete(key));
+      inFlight.set(key, pending);
+    }
+    return pending;
+  };
+}
+
+async function ownTask(ff: Fireflow, caller: Caller, taskId: string, read: (id: string) => Promise<Task | null> = (id) => ff.store.get(id)): Promise<Task> {
+  const task = await read(taskId);
   if (!task || !mayAccess(caller, task.ownerUid)) throw new TaskNotFoundError(taskId);
   return task;
 }
@@ -85,6 +102,7 @@ const taskSchema = z.object({ id: z.string(), type: z.string(), status: z.enum(T
 
 export function apiRoutes(deps: RouteDeps): Route[] {
   const { fireflow: ff, db, blobs } = deps;
+  const readTask = coalesced((id) => ff.store.get(id));
 
   return [
     route({
@@ -190,8 +208,7 @@ export function apiRoutes(deps: RouteDeps): Route[] {
           const started = await ff.submit(AUDIO_PIPELINE, { audioId: record.id }, { ownerUid: owner, ...(taskId ? { id: taskId } : {}), ...(body.priority ? { priority: body.priority } : {}), ...(body.stages ? { stages: body.stages } : {}) });
           task = await ff.get(started);
         }
-        const audio = (await getAudio(db, record.id)) ?? record;
-        const estimatedSeconds = estimateSeconds(audio, await deps.stageRates(), body.stages ?? AUDIO_STAGES);
+        const estimatedSeconds = estimateSeconds(record, await deps.stageRates(), body.stages ?? AUDIO_STAGES);
         return { status: 202, body: { taskId: task.id, audioId: record.id, status: task.status, estimatedSeconds } };
       },
     }),
@@ -244,7 +261,7 @@ export function apiRoutes(deps: RouteDeps): Route[] {
       params: z.object({ id }).strict(),
       responses: { 200: { description: 'The task', schema: taskSchema } },
       async handle({ params, caller }) {
-        return { body: taskView(await ownTask(ff, caller, params.id)) };
+        return { body: taskView(await ownTask(ff, caller, params.id, readTask)) };
       },
     }),
     route({
