@@ -86,10 +86,10 @@ export function createApi(options: ApiOptions): express.Express {
     else next(new ApiError('not-found', `no route ${req.method} ${req.path}; see /openapi.json`));
   });
   app.use((error: unknown, req: Request, res: Response, _next: NextFunction) => {
+    if (res.headersSent || res.destroyed) return; // the client is gone (its signal aborted the handler) or has its answer
     const known = toApiError(error);
     if (!known) log.error('request failed', { method: req.method, path: req.path, error: error instanceof Error ? (error.stack ?? error.message) : String(error) });
     const e = known ?? new ApiError('internal', 'internal error');
-    if (res.headersSent) return;
     res.status(e.status).set(e.headers).json({ error: { code: e.code, message: e.message, details: e.details } });
   });
   return app;

@@ -218,7 +218,7 @@ export function apiRoutes(deps: RouteDeps): Route[] {
       summary: 'Everything the pipeline stored for a recording: transcript, chunks, graph (capped) with its summary, chapters, questions.',
       params: z.object({ audioId: id }).strict(),
       responses: { 200: { description: 'Each part is null until its stage has run' } },
-      async handle({ params, caller }) {
+      async handle({ params, caller, signal }) {
         const record = await ownAudio(db, caller, params.audioId);
         const [transcript, chunks, graph, chapters, questions] = await Promise.all([
           loadTranscript(db, record.id),
@@ -227,6 +227,8 @@ export function apiRoutes(deps: RouteDeps): Route[] {
           loadChapters(db, record.id),
           loadQuestions(db, record.id),
         ]);
+        // A long transcript is megabytes of JSON: not worth building for a client that has gone.
+        signal.throwIfAborted();
         return { body: { audio: record, transcript, chunks, graph, chapters, questions } };
       },
     }),
