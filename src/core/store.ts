@@ -14,6 +14,7 @@ import {
 import { MalformedTaskError, TaskNotFoundError, TaskStateError, TaskValidationError } from './errors.js';
 import {
   EXPIRED_LEASE_QUERY,
+  PENDING_QUERY,
   applyEquals,
   applyOrder,
   countQuerySpec,
@@ -450,6 +451,22 @@ export class TaskStore {
       }
     }
     return result;
+  }
+
+  /** Pending tasks, highest priority then oldest first: the pending listener's query, read once. Malformed ones are skipped. */
+  async pending(limit: number): Promise<Versioned[]> {
+    const query = applyOrder(applyEquals(this.collection, PENDING_QUERY, { status: 'pending' }), PENDING_QUERY, false).limit(limit);
+    const snap = await retryTransient(() => query.get());
+    const out: Versioned[] = [];
+    for (const doc of snap.docs) {
+      try {
+        const v = this.fromSnapshot(doc);
+        if (v) out.push(v);
+      } catch (error) {
+        if (!(error instanceof MalformedTaskError)) throw error;
+      }
+    }
+    return out;
   }
 
   /** Pending → cancelled at once; running → `cancelRequested` (its executor aborts it). Terminal: unchanged. */

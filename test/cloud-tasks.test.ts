@@ -1,0 +1,139 @@
+// The Cloud Tasks executor against the Firestore emulator, with a recording stand-in for the task queue that refuses a
+// task name it has seen (as Cloud Tasks does): deliveries are passed to the worker's dispatch by hand, so duplicate and
+// concurrent deliveries can be made on purpose.
+import { afterAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { NonRetriableError } from '../src/core/errors.js';
+import { CloudTasksExecutor, cloudTasks, dispatchId, type TaskQueueLike } from '../src/executors/cloud-tasks.js';
+import { createFireflow, defineTask, type TaskDefinition } from '../src/index.js';
+import { createLogger } from '../src/core/logger.js';
+import { emulatorFirestore, waitFor } from './helpers.js';
+
+const db = emulatorFirestore('cloudtasks');
+const stops: Array<() => Promise<void>> = [];
+afterAll(async () => {
+  for (const s of stops.splice(0)) await s();
+});
+
+interface Enqueued {
+  data: Record<string, unknown>;
+  id: string;
+  scheduleDelaySeconds?: number;
+}
+
+class RecordingQueue implements TaskQueueLike {
+  readonly enqueued: Enqueued[] = [];
+  failing = false;
+  async enqueue(data: Record<string, unknown>, options: { id?: string; scheduleDelaySeconds?: number } = {}): Promise<void> {
+    if (this.failing) throw new Error('Cloud Tasks is unreachable');
+    if (this.enqueued.some((e) => e.id === options.id)) throw Object.assign(new Error(`A task with ID ${options.id} already exists`), { code: 'functions/task-already-exists' });
+    this.enqueued.push({ data, id: options.id!, ...(options.scheduleDelaySeconds ? { scheduleDelaySeconds: options.scheduleDelaySeconds } : {}) });
+  }
+}
+
+function setup(tasks: TaskDefinition<any, any>[]) {
+  const queue = new RecordingQueue();
+  const ff = createFireflow({
+    firestore: db,
+    tasks,
+    executor: cloudTasks({ queues: queue, leaseMs: 2_000, progressIntervalMs: 0 }),
+    retryPolicies: { standard: { baseDelayMs: 1_500, maxDelayMs: 1_500 } },
+    logger: createLogger({ silent: true }),
+  });
+  stops.push(() => ff.shutdown());
+  return { ff, queue, worker: ff.executor as CloudTasksExecutor };
+}
+
+describe('Cloud Tasks executor', () => {
+  it('enqueues on submit; a delivery runs the handler once; duplicate and concurrent deliveries are no-ops', async () => {
+    let runs = 0;
+    const echo = defineTask({ type: 'ct.echo', params: z.object({ n: z.number() }), run: async ({ n }) => ({ n, runs: ++runs }) });
+    const { ff, queue, worker } = setup([echo]);
+    const id = await ff.submit('ct.echo', { n: 1 });
+    await waitFor(() => queue.enqueued.length === 1, 'the enqueue');
+    const [sent] = queue.enqueued;
+    expect(sent!.data).toEqual({ taskId: id });
+    expect(sent!.id).toBe(dispatchId((await ff.store.read(id))!));
+
+    // Two deliveries at once (Cloud Tasks delivers at least once), then a late third.
+    const both = await Promise.all([worker.dispatch(sent!.data), worker.dispatch(sent!.data)]);
+    expect(both.map((r) => r.outcome).sort()).toEqual(['completed', 'skipped']);
+    expect(await worker.dispatch(sent!.data)).toEqual({ outcome: 'skipped', taskId: id, reason: 'it is completed' });
+    expect(runs).toBe(1);
+    expect(await ff.get(id)).toMatchObject({ status: 'completed', result: { n: 1, runs: 1 }, attempt: 1 });
+    expect(queue.enqueued).toHaveLength(1);
+    expect(await worker.dispatch({ taskId: 'no-such-task' })).toMatchObject({ outcome: 'skipped', reason: 'no such task' });
+    expect(await worker.dispatch({ taskId: '../x', extra: 1 })).toMatchObject({ outcome: 'skipped' });
+  });
+
+  it('a retriable failure enqueues the next attempt itself, delayed by our backoff; a non-retriable one is not retried', async () => {
+    const flaky = defineTask({
+      type: 'ct.flaky',
+      params: z.object({}),
+      run: async (_p, ctx) => {
+        if (ctx.attempt === 1) throw new Error('transient');
+        return { attempt: ctx.attempt };
+      },
+    });
+    const fatal = defineTask({ type: 'ct.fatal', params: z.object({}), run: async () => Promise.reject(new NonRetriableError('bad input')) });
+    const { ff, queue, worker } = setup([flaky, fatal]);
+
+    const id = await ff.submit('ct.flaky', {});
+    await waitFor(() => queue.enqueued.length === 1, 'the first enqueue');
+    expect(await worker.dispatch(queue.enqueued[0]!.data)).toEqual({ outcome: 'retried', taskId: id });
+    expect(queue.enqueued).toHaveLength(2);
+    const retry = queue.enqueued[1]!;
+    expect(retry.id).not.toBe(queue.enqueued[0]!.id);
+    const pending = (await ff.get(id))!;
+    expect(pending).toMatchObject({ status: 'pending', attempt: 1, error: { message: 'transient', retriable: true } });
+    // Full-jitter backoff: runAfter is 0–1.5 s away, and the enqueue carries it as whole seconds.
+    const waitMs = (pending.runAfter?.getTime() ?? 0) - Date.now();
+    if (waitMs > 0) expect(retry.scheduleDelaySeconds).toBeGreaterThanOrEqual(1);
+    // A delivery well before runAfter (a queue that ignored the delay) runs nothing.
+    if (waitMs > 1000) expect((await worker.dispatch(retry.data)).outcome).toBe('skipped');
+    await new Promise((r) => setTimeout(r, Math.max(0, waitMs)));
+    expect(await worker.dispatch(retry.data)).toEqual({ outcome: 'completed', taskId: id });
+    expect(await ff.get(id)).toMatchObject({ status: 'completed', attempt: 2, result: { attempt: 2 } });
+
+    const bad = await ff.submit('ct.fatal', {});
+    await waitFor(() => queue.enqueued.length === 3, 'the enqueue of the fatal task');
+    expect(await worker.dispatch(queue.enqueued[2]!.data)).toEqual({ outcome: 'failed', taskId: bad });
+    expect(await ff.get(bad)).toMatchObject({ status: 'failed', attempt: 1, error: { name: 'NonRetriableError', retriable: false } });
+    expect(queue.enqueued).toHaveLength(3);
+  });
+
+  it('a cancel request reaches the running delivery through the task document', async () => {
+    const waits = defineTask({
+      type: 'ct.waits',
+      params: z.object({}),
+      run: (_p, ctx) => new Promise((_, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason))),
+    });
+    const { ff, queue, worker } = setup([waits]);
+    // The API that cancels runs elsewhere: a client without an executor.
+    const client = createFireflow({ firestore: db, tasks: [waits], logger: createLogger({ silent: true }) });
+    const id = await ff.submit('ct.waits', {});
+    await waitFor(() => queue.enqueued.length === 1, 'the enqueue');
+    const delivery = worker.dispatch(queue.enqueued[0]!.data);
+    await waitFor(async () => (await client.get(id)).status === 'running', 'the delivery to start');
+    await client.cancel(id);
+    expect(await delivery).toEqual({ outcome: 'cancelled', taskId: id });
+    expect(await client.get(id)).toMatchObject({ status: 'cancelled' });
+  });
+
+  it('a task whose enqueue failed stays pending and the sweep enqueues it, once', async () => {
+    const echo = defineTask({ type: 'ct.later', params: z.object({}), run: async () => 'ok' });
+    const { ff, queue, worker } = setup([echo]);
+    queue.failing = true;
+    const id = await ff.submit('ct.later', {});
+    await new Promise((r) => setTimeout(r, 200));
+    expect(queue.enqueued).toHaveLength(0);
+    expect((await ff.get(id)).status).toBe('pending');
+    queue.failing = false;
+    expect(await worker.redispatchPending()).toBeGreaterThanOrEqual(1);
+    const mine = queue.enqueued.filter((e) => e.data.taskId === id);
+    expect(mine).toHaveLength(1);
+    await worker.redispatchPending(); // the same pending version again: refused by name, nothing new
+    expect(queue.enqueued.filter((e) => e.data.taskId === id)).toHaveLength(1);
+    expect(await worker.dispatch(mine[0]!.data)).toEqual({ outcome: 'completed', taskId: id });
+  });
+});
