@@ -168,7 +168,7 @@ export class Fireflow {
       parentTaskId: options.parentTaskId ?? null,
       retryPolicy: resolveRetryPolicy((def as TaskDefinition).retry, this.retryPolicies),
     });
-    const reservation = this.executor?.reserve(task.queue);
+    const reservation = this.executor?.reserve(task.queue, task.type);
     const { id: _id, ...doc } = task;
     const now = Date.now();
     const stored: Record<string, unknown> = reservation

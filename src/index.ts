@@ -49,6 +49,7 @@ export {
 export { overallProgress, stageTaskId } from './pipeline/runner.js';
 export { inProcess, InProcessExecutor, type InProcessOptions } from './executors/in-process.js';
 export { cloudTasks, CloudTasksExecutor, dispatchId, dispatchPayload, type CloudTasksOptions, type DispatchOutcome, type TaskQueueLike } from './executors/cloud-tasks.js';
+export { hybrid, HybridExecutor, type HybridOptions } from './executors/hybrid.js';
 export type { Executor, ExecutorFactory, Reservation } from './executors/executor.js';
 export type { ExecutorRuntime, PipelineHooks } from './executors/attempt.js';
 

@@ -4,32 +4,17 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { NonRetriableError } from '../src/core/errors.js';
-import { CloudTasksExecutor, cloudTasks, dispatchId, type TaskQueueLike } from '../src/executors/cloud-tasks.js';
+import { CloudTasksExecutor, cloudTasks, dispatchId } from '../src/executors/cloud-tasks.js';
 import { createFireflow, defineTask, type TaskDefinition } from '../src/index.js';
 import { createLogger } from '../src/core/logger.js';
 import { emulatorFirestore, waitFor } from './helpers.js';
+import { RecordingQueue } from './recording-queue.js';
 
 const db = emulatorFirestore('cloudtasks');
 const stops: Array<() => Promise<void>> = [];
 afterAll(async () => {
   for (const s of stops.splice(0)) await s();
 });
-
-interface Enqueued {
-  data: Record<string, unknown>;
-  id: string;
-  scheduleDelaySeconds?: number;
-}
-
-class RecordingQueue implements TaskQueueLike {
-  readonly enqueued: Enqueued[] = [];
-  failing = false;
-  async enqueue(data: Record<string, unknown>, options: { id?: string; scheduleDelaySeconds?: number } = {}): Promise<void> {
-    if (this.failing) throw new Error('Cloud Tasks is unreachable');
-    if (this.enqueued.some((e) => e.id === options.id)) throw Object.assign(new Error(`A task with ID ${options.id} already exists`), { code: 'functions/task-already-exists' });
-    this.enqueued.push({ data, id: options.id!, ...(options.scheduleDelaySeconds ? { scheduleDelaySeconds: options.scheduleDelaySeconds } : {}) });
-  }
-}
 
 function setup(tasks: TaskDefinition<any, any>[]) {
   const queue = new RecordingQueue();

@@ -27,6 +27,8 @@ export interface ExecutorRuntime {
   retentionMs: number;
   /** Set when pipelines are registered: told about their stage tasks. */
   pipelines?: PipelineHooks;
+  /** Narrows which tasks of the registered types this executor takes (a hybrid's local side leaves it the rest). */
+  accepts?: (task: Task) => boolean;
 }
 
 /** What executors tell the pipeline runner. Calls about tasks that are not stages of a pipeline are ignored. */

@@ -14,7 +14,7 @@ export interface Executor {
    * A slot free right now for a task about to be created, so the task can be written already claimed (one write
    * instead of create + claim). Undefined when the task must wait its turn.
    */
-  reserve(queue: QueueName): Reservation | undefined;
+  reserve(queue: QueueName, type?: string): Reservation | undefined;
   /** A task became pending (submitted, retried by request): run it when due. */
   enqueue(v: Versioned): void;
   /** A cancel was requested in this process for a task this executor may be running: abort it now. */

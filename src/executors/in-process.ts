@@ -256,7 +256,7 @@ export class InProcessExecutor implements Executor {
     if (this.state !== 'running') return;
     const { task } = v;
     // A listener can deliver the pending version of a task whose claim is in flight here; that claim decides.
-    if (!this.runtime.definitions.has(task.type) || task.status !== 'pending' || this.claiming.has(task.id)) return;
+    if (!this.runtime.definitions.has(task.type) || task.status !== 'pending' || this.claiming.has(task.id) || this.runtime.accepts?.(task) === false) return;
     if (this.attempts.has(task.id)) {
       // Re-queued while a stale attempt here still runs (its lease expired): take it up once that attempt ends.
       this.afterAttempt.set(task.id, { v, fromListener });

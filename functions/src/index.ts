@@ -1,0 +1,93 @@
+// The Cloud Functions codebase: the library's API, worker and sweep as functions, configured from the environment.
+// No business logic lives here. Build: `npm --prefix functions run build` (one ESM bundle in lib/; the packages in
+// package.json stay external and are installed by Cloud Build on deploy).
+//
+// Environment:
+//   FIREFLOW_REMOTE_TYPES  task types run by the worker function through Cloud Tasks (default: audio.transcribe);
+//                          every other type runs in the instance that starts it
+//   FIREFLOW_BUCKET        Cloud Storage bucket for uploads and audio (default: {project}.appspot.com)
+//   FIREFLOW_BLOB_DIR      a local directory instead (the emulators and tests)
+//   FIREFLOW_WORKER_QUEUE  the worker function's name (default: fireflowWorker)
+import { initializeApp } from 'firebase-admin/app';
+import { getAuth } from 'firebase-admin/auth';
+import { getFirestore } from 'firebase-admin/firestore';
+import { getFunctions } from 'firebase-admin/functions';
+import { Storage } from '@google-cloud/storage';
+import { logger } from 'firebase-functions';
+import { onRequest } from 'firebase-functions/v2/https';
+import { onSchedule } from 'firebase-functions/v2/scheduler';
+import { onTaskDispatched } from 'firebase-functions/v2/tasks';
+import {
+  FsBlobStore,
+  GcsBlobStore,
+  audioPipeline,
+  cloudTasks,
+  createApi,
+  createFireflow,
+  createQuestionGenerator,
+  createTranscriber,
+  firebaseAuthenticator,
+  hybrid,
+  inProcess,
+  questionConfigFromEnv,
+  transcriberConfigFromEnv,
+  type BlobStore,
+  type CloudTasksExecutor,
+  type HybridExecutor,
+} from '../../src/index.js';
+
+const env = process.env;
+// An explicit service account, so firebase-admin never asks the metadata server for one (the task queue needs it).
+const app = initializeApp({
+  ...(env.GCLOUD_PROJECT ? { projectId: env.GCLOUD_PROJECT } : {}),
+  serviceAccountId: env.FIREFLOW_SERVICE_ACCOUNT ?? `${env.GCLOUD_PROJECT ?? 'demo-fireflow'}@appspot.gserviceaccount.com`,
+});
+const db = getFirestore(app);
+const blobs: BlobStore = env.FIREFLOW_BLOB_DIR ? new FsBlobStore(env.FIREFLOW_BLOB_DIR) : new GcsBlobStore(new Storage().bucket(env.FIREFLOW_BUCKET ?? `${env.GCLOUD_PROJECT}.appspot.com`));
+const workerName = env.FIREFLOW_WORKER_QUEUE ?? 'fireflowWorker';
+const remoteTypes = (env.FIREFLOW_REMOTE_TYPES ?? 'audio.transcribe').split(',').map((s) => s.trim()).filter(Boolean);
+
+const fireflow = createFireflow({
+  firestore: db,
+  pipelines: [audioPipeline({ db, blobs, transcriber: createTranscriber(transcriberConfigFromEnv()), text: { questions: createQuestionGenerator(questionConfigFromEnv()) } })],
+  executor: hybrid({
+    // Light stages run in the instance that advances the pipeline; it keeps working for them only while it serves
+    // a request, so keep them short (the text stages take seconds) or list them in FIREFLOW_REMOTE_TYPES too.
+    local: inProcess({ discover: false }),
+    remote: cloudTasks({ queues: getFunctions(app).taskQueue(workerName) }),
+    remoteTypes,
+  }),
+});
+const started = fireflow.start();
+const executor = fireflow.executor as HybridExecutor;
+
+/** The HTTP API (Express 5), behind Firebase Auth. */
+export const api = onRequest({ timeoutSeconds: 300, memory: '1GiB' }, createApi({ fireflow, db, blobs, authenticate: firebaseAuthenticator(getAuth(app)) }));
+
+/**
+ * The Cloud Tasks worker. Its own retries are for crashes only: a handled failure is retried by fireflow on the task's
+ * policy and the delivery succeeds. Rate limits and concurrency are the queue's, set here.
+ */
+export const fireflowWorker = onTaskDispatched(
+  {
+    retryConfig: { maxAttempts: 5, minBackoffSeconds: 30 },
+    rateLimits: { maxConcurrentDispatches: 20, maxDispatchesPerSecond: 10 },
+    timeoutSeconds: 1800,
+    memory: '2GiB',
+    cpu: 2,
+  },
+  async (req) => {
+    await started;
+    const outcome = await executor.dispatch(req.data);
+    logger.info('fireflow delivery', outcome);
+  },
+);
+
+/** Every minute: re-queue tasks whose process died (expired leases) and enqueue pending tasks that lost their dispatch. */
+export const fireflowSweep = onSchedule('every 1 minutes', async () => {
+  await started;
+  const swept = await fireflow.store.sweepExpired();
+  for (const v of swept.requeued) executor.enqueue(v);
+  const redispatched = await (executor.remote as CloudTasksExecutor).redispatchPending();
+  logger.info('fireflow sweep', { requeued: swept.requeued.length, redispatched, pipelinesDue: swept.due.length });
+});

@@ -1,0 +1,20 @@
+import type { TaskQueueLike } from '../src/executors/cloud-tasks.js';
+
+export interface Enqueued {
+  data: Record<string, unknown>;
+  id: string;
+  scheduleDelaySeconds?: number;
+}
+
+/** A stand-in for a Cloud Tasks queue: records what is enqueued and, as Cloud Tasks does, refuses a name it has seen. */
+export class RecordingQueue implements TaskQueueLike {
+  readonly enqueued: Enqueued[] = [];
+  /** While set, every enqueue fails as if Cloud Tasks were unreachable. */
+  failing = false;
+
+  async enqueue(data: Record<string, unknown>, options: { id?: string; scheduleDelaySeconds?: number } = {}): Promise<void> {
+    if (this.failing) throw new Error('Cloud Tasks is unreachable');
+    if (this.enqueued.some((e) => e.id === options.id)) throw Object.assign(new Error(`A task with ID ${options.id} already exists`), { code: 'functions/task-already-exists' });
+    this.enqueued.push({ data, id: options.id!, ...(options.scheduleDelaySeconds ? { scheduleDelaySeconds: options.scheduleDelaySeconds } : {}) });
+  }
+}
