@@ -3,7 +3,7 @@
 // concurrent deliveries can be made on purpose.
 import { afterAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { NonRetriableError } from '../src/core/errors.js';
+import { NonRetriableError, RetryAfterError } from '../src/core/errors.js';
 import { CloudTasksExecutor, cloudTasks, dispatchId } from '../src/executors/cloud-tasks.js';
 import { createFireflow, defineTask, type TaskDefinition } from '../src/index.js';
 import { createLogger } from '../src/core/logger.js';
@@ -74,8 +74,8 @@ describe('Cloud Tasks executor', () => {
     // Full-jitter backoff: runAfter is 0–1.5 s away, and the enqueue carries it as whole seconds.
     const waitMs = (pending.runAfter?.getTime() ?? 0) - Date.now();
     if (waitMs > 0) expect(retry.scheduleDelaySeconds).toBeGreaterThanOrEqual(1);
-    // A delivery well before runAfter (a queue that ignored the delay) runs nothing.
-    if (waitMs > 1000) expect((await worker.dispatch(retry.data)).outcome).toBe('skipped');
+    // A delivery well before runAfter (a queue that ignored the delay) runs nothing and is refused, to come again.
+    if (waitMs > 1000) await expect(worker.dispatch(retry.data)).rejects.toThrow('before its runAfter');
     await new Promise((r) => setTimeout(r, Math.max(0, waitMs)));
     expect(await worker.dispatch(retry.data)).toEqual({ outcome: 'completed', taskId: id });
     expect(await ff.get(id)).toMatchObject({ status: 'completed', attempt: 2, result: { attempt: 2 } });
@@ -85,6 +85,24 @@ describe('Cloud Tasks executor', () => {
     expect(await worker.dispatch(queue.enqueued[2]!.data)).toEqual({ outcome: 'failed', taskId: bad });
     expect(await ff.get(bad)).toMatchObject({ status: 'failed', attempt: 1, error: { name: 'NonRetriableError', retriable: false } });
     expect(queue.enqueued).toHaveLength(3);
+  });
+
+  it('a RetryAfterError schedules the next delivery that far ahead; a delivery before then is refused, to come again', async () => {
+    const later = defineTask({
+      type: 'ct.later5',
+      params: z.object({}),
+      run: async (_p, ctx) => {
+        if (ctx.attempt === 1) throw new RetryAfterError(5_000, 'rate limited');
+        return 'ok';
+      },
+    });
+    const { ff, queue, worker } = setup([later]);
+    const id = await ff.submit('ct.later5', {});
+    await waitFor(() => queue.enqueued.length === 1, 'the enqueue');
+    expect((await worker.dispatch(queue.enqueued[0]!.data)).outcome).toBe('retried');
+    expect(queue.enqueued[1]!.scheduleDelaySeconds).toBe(5);
+    await expect(worker.dispatch(queue.enqueued[1]!.data)).rejects.toThrow(`task "${id}" was delivered 5 s before its runAfter`);
+    expect(await ff.get(id)).toMatchObject({ status: 'pending', attempt: 1 });
   });
 
   it('a cancel request reaches the running delivery through the task document', async () => {

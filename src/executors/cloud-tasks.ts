@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
-import { ShutdownError, TaskCancelledError } from '../core/errors.js';
+import { RetryAfterError, ShutdownError, TaskCancelledError } from '../core/errors.js';
 import type { Versioned } from '../core/store.js';
 import type { QueueName } from '../core/task.js';
 import { Attempt, type ExecutorRuntime } from './attempt.js';
@@ -124,8 +124,9 @@ export class CloudTasksExecutor implements Executor {
 
   /**
    * Runs one delivery in this process (the worker function calls it with the task's payload). Resolves once the
-   * outcome is written, whatever it is; rejects only when the outcome could not be recorded (Firestore unreachable),
-   * so the function fails and Cloud Tasks delivers again.
+   * outcome is written, whatever it is. Rejects, so the function fails and Cloud Tasks delivers again, only when the
+   * outcome could not be recorded (Firestore unreachable), the delivery came before the task's `runAfter`, or this
+   * instance is shutting down.
    */
   async dispatch(payload: unknown): Promise<DispatchOutcome> {
     const parsed = dispatchPayload.safeParse(payload);
@@ -137,7 +138,10 @@ export class CloudTasksExecutor implements Executor {
     if (!current) return skip('no such task');
     const { task } = current;
     if (task.status !== 'pending') return skip(`it is ${task.status}`);
-    if (task.runAfter && task.runAfter.getTime() > Date.now() + 1000) return skip('delivered before its runAfter; the delivery for that time is enqueued');
+    // Too early (a queue that ignored the schedule delay): refuse the delivery so Cloud Tasks brings it again later.
+    // Acknowledging it would leave the task without a dispatch, as its name cannot be enqueued again for a while.
+    const early = task.runAfter ? task.runAfter.getTime() - Date.now() : 0;
+    if (early > 1000) throw new RetryAfterError(early, `task ${JSON.stringify(taskId)} was delivered ${Math.ceil(early / 1000)} s before its runAfter`);
     const def = this.runtime.definitions.get(task.type);
     if (!def) throw new Error(`no handler for task type ${JSON.stringify(task.type)} in this worker: register it with createFireflow({tasks})`);
     const claimed = await this.runtime.store.claim(taskId, this.id, this.leaseMs, current);
