@@ -101,6 +101,16 @@ export function prepareEmulatorEnv(env = process.env) {
   return { env: out, firebaseBin };
 }
 
+/**
+ * The functions emulator loads functions/lib/index.js: build it from the current sources first. Its functions inherit
+ * this environment; uploads and audio go to a local directory instead of Cloud Storage.
+ */
+function prepareFunctions(env) {
+  const r = spawnSync(process.execPath, [join(root, 'scripts/build-functions.mjs')], { stdio: ['ignore', 'ignore', 'inherit'], env });
+  if (r.status !== 0) fail('could not build the functions bundle (npm --prefix functions run build)');
+  env.FIREFLOW_BLOB_DIR ??= join(root, '.fireflow', 'functions-blobs');
+}
+
 function main() {
   const argv = process.argv.slice(2);
   const sep = argv.indexOf('--');
@@ -113,6 +123,7 @@ function main() {
 
   const { env, firebaseBin } = prepareEmulatorEnv();
   if (!opts.includes('--no-audio')) ensureAudioTools();
+  if (only.split(',').includes('functions')) prepareFunctions(env);
   // One argument is a shell script as it stands; several are quoted into one.
   const quoted = command.length === 1 ? command[0] : command.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
   const args = serve

@@ -5,7 +5,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { deleteApp, initializeApp } from 'firebase-admin/app';
-import { getAuth } from 'firebase-admin/auth';
+import { getAuth, type Auth } from 'firebase-admin/auth';
 import { getFirestore, type Firestore } from 'firebase-admin/firestore';
 import { audioPipeline } from '../src/audio/pipeline.js';
 import { FsBlobStore } from '../src/blobs/fs-store.js';
@@ -62,25 +62,8 @@ export async function startApi(
   await ff.start();
   const auth = getAuth(authApp);
   const api = await serveApi(createApi({ fireflow: ff, db, blobs, authenticate: firebaseAuthenticator(auth), ...apiOptions }), ff, { port: 0, handleSignals: false });
-  const host = process.env.FIREBASE_AUTH_EMULATOR_HOST;
 
-  async function signUp(who: string, claims?: Record<string, unknown>): Promise<User> {
-    const email = `${who}-${randomBytes(4).toString('hex')}@example.com`;
-    const rest = async (method: string) => {
-      const res = await fetch(`http://${host}/identitytoolkit.googleapis.com/v1/accounts:${method}?key=fake-api-key`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ email, password: 'secret-password', returnSecureToken: true }),
-      });
-      const body = (await res.json()) as { idToken: string; localId: string };
-      if (!res.ok) throw new Error(`Auth emulator ${method} failed: ${JSON.stringify(body)}`);
-      return body;
-    };
-    const { localId } = await rest('signUp');
-    if (claims) await auth.setCustomUserClaims(localId, claims);
-    const { idToken } = await rest('signInWithPassword');
-    return { uid: localId, token: idToken };
-  }
+  const signUp = (who: string, claims?: Record<string, unknown>) => signUpUser(who, claims ? { auth, claims } : {});
 
   async function call(user: User | null, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Reply> {
     const all: Record<string, string> = { ...(user ? { authorization: `Bearer ${user.token}` } : {}), ...headers };
@@ -115,4 +98,29 @@ export async function startApi(
       await rm(blobDir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * A new user signed up through the Auth emulator's REST API (what the client SDK does), with its ID token. Users live
+ * in the emulator's default project, which the tokens name; unique emails keep runs apart. Custom claims are set with
+ * `auth` (an admin Auth of that project) before the token is minted.
+ */
+export async function signUpUser(who: string, options: { auth?: Auth; claims?: Record<string, unknown> } = {}): Promise<User> {
+  const host = process.env.FIREBASE_AUTH_EMULATOR_HOST;
+  if (!host) throw new Error('FIREBASE_AUTH_EMULATOR_HOST is not set: run with `npm test` (it starts the Auth emulator)');
+  const email = `${who}-${randomBytes(4).toString('hex')}@example.com`;
+  const rest = async (method: string) => {
+    const res = await fetch(`http://${host}/identitytoolkit.googleapis.com/v1/accounts:${method}?key=fake-api-key`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ email, password: 'secret-password', returnSecureToken: true }),
+    });
+    const body = (await res.json()) as { idToken: string; localId: string };
+    if (!res.ok) throw new Error(`Auth emulator ${method} failed: ${JSON.stringify(body)}`);
+    return body;
+  };
+  const { localId } = await rest('signUp');
+  if (options.claims) await options.auth!.setCustomUserClaims(localId, options.claims);
+  const { idToken } = await rest('signInWithPassword');
+  return { uid: localId, token: idToken };
 }

@@ -1,0 +1,125 @@
+// The Cloud Functions codebase in the functions and Cloud Tasks emulators (`npm test` starts them with the bundle
+// built from the current sources). The API is the HTTPS function; the hybrid executor sends the heavy stages
+// (FIREFLOW_REMOTE_TYPES, set by `npm test`) through Cloud Tasks to the worker function. The functions serve the
+// emulators' default project, so this file works there, apart by unique users and audio ids.
+import { createHash, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { deleteApp, initializeApp } from 'firebase-admin/app';
+import { getFirestore } from 'firebase-admin/firestore';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { signUpUser, type User } from './api-harness.js';
+import { waitFor } from './helpers.js';
+
+const CLIP = '/usr/share/pocketsphinx/test/data/librivox/sense_and_sensibility_01_austen_64kb-0880.wav';
+const project = process.env.GCLOUD_PROJECT ?? 'demo-fireflow';
+const app = initializeApp({ projectId: project }, `functions-test-${randomBytes(3).toString('hex')}`);
+const db = getFirestore(app);
+let base: string;
+let worker: string;
+let user: User;
+
+beforeAll(async () => {
+  const hub = process.env.FIREBASE_EMULATOR_HUB;
+  if (!hub) throw new Error('the emulator hub is not running: run with `npm test`');
+  const emulators = (await (await fetch(`http://${hub}/emulators`)).json()) as Record<string, { host: string; port: number }>;
+  const f = emulators.functions;
+  if (!f || !emulators.tasks) throw new Error('the functions and tasks emulators are not running: `npm test` starts them (--only firestore,auth,functions,tasks)');
+  base = `http://${f.host}:${f.port}/${project}/us-central1/api`;
+  worker = `http://${f.host}:${f.port}/${project}/us-central1/fireflowWorker`;
+  user = await signUpUser('functions');
+}, 60_000);
+afterAll(() => deleteApp(app));
+
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+async function api(method: string, path: string, body?: unknown, headers: Record<string, string> = {}) {
+  const init: RequestInit = { method, headers: { authorization: `Bearer ${user.token}`, ...headers } };
+  if (Buffer.isBuffer(body)) init.body = body;
+  else if (body !== undefined) {
+    init.body = JSON.stringify(body);
+    (init.headers as Record<string, string>)['content-type'] = 'application/json';
+  }
+  const res = await fetch(`${base}${path}`, init);
+  return { status: res.status, body: (await res.json()) as any };
+}
+
+/** Uploads `bytes` as one chunk through the HTTPS function and starts the pipeline; returns the pipeline task id. */
+async function startProcessing(bytes: Buffer): Promise<string> {
+  const created = await api('POST', '/audio', { contentType: 'audio/wav', chunkCount: 1, totalBytes: bytes.length, sha256: sha(bytes) });
+  expect(created.status).toBe(201);
+  const put = await api('PUT', `/audio/${created.body.audioId}/chunks/0`, bytes, { 'content-type': 'application/octet-stream', 'x-chunk-sha256': sha(bytes) });
+  expect(put.status).toBe(200);
+  const started = await api('POST', '/audio/process', { audioId: created.body.audioId });
+  expect(started.status).toBe(202);
+  return started.body.taskId as string;
+}
+
+describe('Cloud Functions in the emulators', () => {
+  it('processes a recording: the API function starts it, the worker runs the heavy stages, a listener sees progress', async () => {
+    const taskId = await startProcessing(readFileSync(CLIP));
+    const progress: number[] = [];
+    const owners = new Map<string, Set<string>>();
+    const unsubscribe = [
+      db.doc(`processing_tasks/${taskId}`).onSnapshot((s) => {
+        const p = s.get('progress');
+        if (typeof p === 'number' && progress.at(-1) !== p) progress.push(p);
+      }),
+      ...['reassemble', 'transcribe', 'chunk'].map((stage) =>
+        db.doc(`processing_tasks/${taskId}.${stage}`).onSnapshot((s) => {
+          const owner = s.get('leaseOwner');
+          if (typeof owner === 'string') owners.set(stage, (owners.get(stage) ?? new Set()).add(owner));
+        }),
+      ),
+    ];
+    try {
+      const done = await waitFor(
+        async () => {
+          const t = await api('GET', `/tasks/${taskId}`);
+          return ['completed', 'failed', 'cancelled'].includes(t.body.status) && t.body;
+        },
+        'the pipeline to finish',
+        120_000,
+        500,
+      );
+      expect(done).toMatchObject({ status: 'completed', progress: 100 });
+      expect(Object.values(done.stages).every((s: any) => s.status === 'completed')).toBe(true);
+    } finally {
+      for (const u of unsubscribe) u();
+    }
+    // Heavy stages ran in the worker (the Cloud Tasks executor's lease owner), light ones in the instance advancing it.
+    expect([...(owners.get('transcribe') ?? [])].every((o) => o.startsWith('cloud-tasks:'))).toBe(true);
+    expect(owners.get('transcribe')?.size).toBeGreaterThan(0);
+    expect([...(owners.get('chunk') ?? [])].some((o) => o.startsWith('cloud-tasks:'))).toBe(false);
+    expect(progress.length).toBeGreaterThanOrEqual(3);
+    expect(progress).toEqual([...progress].sort((a, b) => a - b));
+
+    const results = await api('GET', `/audio/${(await api('GET', `/tasks/${taskId}`)).body.params.audioId}/results`);
+    expect(results.body.transcript.words.length).toBeGreaterThan(5);
+    expect(results.body.chapters.length).toBeGreaterThan(0);
+
+    // Deliveries of a finished stage, twice at once, straight to the worker: both acknowledged, nothing written.
+    const stage = db.doc(`processing_tasks/${taskId}.transcribe`);
+    const before = await stage.get();
+    const deliveries = await Promise.all([1, 2].map(() => fetch(worker, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ data: { taskId: `${taskId}.transcribe` } }) })));
+    expect(deliveries.map((r) => r.status)).toEqual([204, 204]); // acknowledged: Cloud Tasks would not deliver them again
+    const after = await stage.get();
+    expect(after.updateTime!.isEqual(before.updateTime!)).toBe(true);
+    expect(after.get('attempt')).toBe(1);
+  }, 180_000);
+
+  it('a non-retriable failure in the worker fails the pipeline on its first attempt, without a retry', async () => {
+    const taskId = await startProcessing(randomBytes(4096)); // not audio: reassembly refuses it in the worker
+    const done = await waitFor(
+      async () => {
+        const t = await api('GET', `/tasks/${taskId}`);
+        return ['completed', 'failed', 'cancelled'].includes(t.body.status) && t.body;
+      },
+      'the pipeline to fail',
+      60_000,
+      500,
+    );
+    expect(done.status).toBe('failed');
+    const stage = await api('GET', `/tasks/${taskId}.reassemble`);
+    expect(stage.body).toMatchObject({ status: 'failed', attempt: 1, error: { retriable: false } });
+  }, 90_000);
+});
