@@ -6,6 +6,7 @@ const benches: Record<string, () => Promise<void>> = {
   pipeline: async () => (await import('./pipeline.js')).run(),
   text: async () => (await import('./text.js')).run(),
   api: async () => (await import('./api.js')).run(),
+  cloudtasks: async () => (await import('./cloudtasks.js')).run(),
 };
 const bench = name ? benches[name] : undefined;
 if (!bench) {

@@ -71,7 +71,7 @@ export const api = onRequest({ timeoutSeconds: 300, memory: '1GiB' }, createApi(
 export const fireflowWorker = onTaskDispatched(
   {
     retryConfig: { maxAttempts: 5, minBackoffSeconds: 30 },
-    rateLimits: { maxConcurrentDispatches: 20, maxDispatchesPerSecond: 10 },
+    rateLimits: { maxConcurrentDispatches: 20, maxDispatchesPerSecond: 100 },
     timeoutSeconds: 1800,
     memory: '2GiB',
     cpu: 2,

@@ -9,7 +9,7 @@ import type { Executor, ExecutorFactory } from './executor.js';
 
 /** The part of firebase-admin's `TaskQueue` (`getFunctions(app).taskQueue(name)`) the executor uses. */
 export interface TaskQueueLike {
-  enqueue(data: Record<string, unknown>, options?: { id?: string; scheduleDelaySeconds?: number; dispatchDeadlineSeconds?: number }): Promise<void>;
+  enqueue(data: Record<string, unknown>, options?: { id?: string; scheduleDelaySeconds?: number; dispatchDeadlineSeconds?: number; uri?: string }): Promise<void>;
 }
 
 export interface CloudTasksOptions {
@@ -25,6 +25,8 @@ export interface CloudTasksOptions {
   leaseMs?: number;
   /** Minimum ms between two progress writes of one task. @default 1_000 */
   progressIntervalMs?: number;
+  /** Where deliveries go instead of the queue's own function, e.g. a worker on Cloud Run. @default the function */
+  uri?: string;
   /**
    * Longest a dispatch may run before Cloud Tasks gives up on it and redelivers, seconds (15–1800 for HTTP targets).
    * Set it above the longest handler: a redelivery while the first run still holds its lease is a no-op. @default 1800
@@ -65,6 +67,7 @@ export class CloudTasksExecutor implements Executor {
   private readonly leaseMs: number;
   private readonly progressIntervalMs: number;
   private readonly deadlineSeconds: number;
+  private readonly uri: string | undefined;
   private readonly queueOf: (queue: QueueName) => TaskQueueLike;
   private readonly attempts = new Map<string, Attempt>();
   private stopping = false;
@@ -82,6 +85,8 @@ export class CloudTasksExecutor implements Executor {
     this.leaseMs = options.leaseMs ?? 30_000;
     this.progressIntervalMs = options.progressIntervalMs ?? 1_000;
     this.deadlineSeconds = options.dispatchDeadlineSeconds ?? 1800;
+    if (options.uri !== undefined && !/^https?:\/\/\S+$/.test(options.uri)) throw new TypeError(`uri must be an http(s) URL, got ${JSON.stringify(options.uri)}`);
+    this.uri = options.uri;
     if (!Number.isFinite(this.leaseMs) || this.leaseMs < 100) throw new TypeError(`leaseMs must be a number >= 100, got ${JSON.stringify(options.leaseMs)}`);
     if (!Number.isFinite(this.progressIntervalMs) || this.progressIntervalMs < 0) throw new TypeError(`progressIntervalMs must be a number >= 0, got ${JSON.stringify(options.progressIntervalMs)}`);
     if (!Number.isInteger(this.deadlineSeconds) || this.deadlineSeconds < 15 || this.deadlineSeconds > 1800) {
@@ -115,7 +120,7 @@ export class CloudTasksExecutor implements Executor {
     try {
       await this.queueOf(task.queue).enqueue(
         { taskId: task.id },
-        { id: dispatchId(v), dispatchDeadlineSeconds: this.deadlineSeconds, ...(delayMs > 0 ? { scheduleDelaySeconds: Math.ceil(delayMs / 1000) } : {}) },
+        { id: dispatchId(v), dispatchDeadlineSeconds: this.deadlineSeconds, ...(this.uri ? { uri: this.uri } : {}), ...(delayMs > 0 ? { scheduleDelaySeconds: Math.ceil(delayMs / 1000) } : {}) },
       );
     } catch (error) {
       if (!isAlreadyEnqueued(error)) throw error;
