@@ -7,7 +7,6 @@
 //                          every other type runs in the instance that starts it
 //   FIREFLOW_BUCKET        Cloud Storage bucket for uploads and audio (default: {project}.appspot.com)
 //   FIREFLOW_BLOB_DIR      a local directory instead (the emulators and tests)
-//   FIREFLOW_WORKER_QUEUE  the worker function's name (default: fireflowWorker)
 import { initializeApp } from 'firebase-admin/app';
 import { getAuth } from 'firebase-admin/auth';
 import { getFirestore } from 'firebase-admin/firestore';
@@ -34,6 +33,7 @@ import {
   type BlobStore,
   type CloudTasksExecutor,
   type HybridExecutor,
+  type QueueName,
 } from '../../src/index.js';
 
 const env = process.env;
@@ -44,7 +44,8 @@ const app = initializeApp({
 });
 const db = getFirestore(app);
 const blobs: BlobStore = env.FIREFLOW_BLOB_DIR ? new FsBlobStore(env.FIREFLOW_BLOB_DIR) : new GcsBlobStore(new Storage().bucket(env.FIREFLOW_BUCKET ?? `${env.GCLOUD_PROJECT}.appspot.com`));
-const workerName = env.FIREFLOW_WORKER_QUEUE ?? 'fireflowWorker';
+/** The worker function of each fireflow queue (exported below). */
+const WORKERS: Record<QueueName, string> = { high: 'fireflowWorkerHigh', default: 'fireflowWorker', low: 'fireflowWorkerLow' };
 const remoteTypes = (env.FIREFLOW_REMOTE_TYPES ?? 'audio.transcribe').split(',').map((s) => s.trim()).filter(Boolean);
 
 const fireflow = createFireflow({
@@ -54,7 +55,7 @@ const fireflow = createFireflow({
     // Light stages run in the instance that advances the pipeline; it keeps working for them only while it serves
     // a request, so keep them short (the text stages take seconds) or list them in FIREFLOW_REMOTE_TYPES too.
     local: inProcess({ discover: false }),
-    remote: cloudTasks({ queues: getFunctions(app).taskQueue(workerName) }),
+    remote: cloudTasks({ queues: (q) => getFunctions(app).taskQueue(WORKERS[q]) }),
     remoteTypes,
   }),
 });
@@ -65,23 +66,20 @@ const executor = fireflow.executor as HybridExecutor;
 export const api = onRequest({ timeoutSeconds: 300, memory: '1GiB' }, createApi({ fireflow, db, blobs, authenticate: firebaseAuthenticator(getAuth(app)) }));
 
 /**
- * The Cloud Tasks worker. Its own retries are for crashes only: a handled failure is retried by fireflow on the task's
- * policy and the delivery succeeds. Rate limits and concurrency are the queue's, set here.
+ * One Cloud Tasks worker per fireflow queue, so each queue's rate limit and concurrency are its function's options.
+ * Their own retries are for crashes only: a handled failure is retried by fireflow on the task's policy and the
+ * delivery succeeds.
  */
-export const fireflowWorker = onTaskDispatched(
-  {
-    retryConfig: { maxAttempts: 5, minBackoffSeconds: 30 },
-    rateLimits: { maxConcurrentDispatches: 20, maxDispatchesPerSecond: 100 },
-    timeoutSeconds: 1800,
-    memory: '2GiB',
-    cpu: 2,
-  },
-  async (req) => {
+function worker(rateLimits: { maxConcurrentDispatches: number; maxDispatchesPerSecond: number }) {
+  return onTaskDispatched({ retryConfig: { maxAttempts: 5, minBackoffSeconds: 30 }, rateLimits, timeoutSeconds: 1800, memory: '2GiB', cpu: 2 }, async (req) => {
     await started;
     const outcome = await executor.dispatch(req.data);
     logger.info('fireflow delivery', outcome);
-  },
-);
+  });
+}
+export const fireflowWorker = worker({ maxConcurrentDispatches: 20, maxDispatchesPerSecond: 100 });
+export const fireflowWorkerHigh = worker({ maxConcurrentDispatches: 40, maxDispatchesPerSecond: 200 });
+export const fireflowWorkerLow = worker({ maxConcurrentDispatches: 4, maxDispatchesPerSecond: 10 });
 
 /** Every minute: re-queue tasks whose process died (expired leases) and enqueue pending tasks that lost their dispatch. */
 export const fireflowSweep = onSchedule('every 1 minutes', async () => {
