@@ -20,12 +20,9 @@ beforeAll(async () => {
   alice = await h.signUp('alice');
   // Real state the malformed requests aim at: an upload in progress, a finished one being processed, and a cursor.
   const bytes = Buffer.alloc(2000, 7);
-  const created = await h.call(alice, 'POST', '/audio', { contentType: 'audio/wav', chunkCount: 2, totalBytes: 2000, sha256: sha256(bytes) });
-  audioId = created.body.audioId;
-  await h.call(alice, 'PUT', `/audio/${audioId}/chunks/0`, bytes.subarray(0, 1000), { 'content-type': 'application/octet-stream', 'x-chunk-sha256': sha256(bytes.subarray(0, 1000)) });
-  const other = await h.call(alice, 'POST', '/audio', { contentType: 'audio/wav', chunkCount: 1, totalBytes: 2000, sha256: sha256(bytes) });
-  await h.call(alice, 'PUT', `/audio/${other.body.audioId}/chunks/0`, bytes, { 'content-type': 'application/octet-stream', 'x-chunk-sha256': sha256(bytes) });
-  taskId = (await h.call(alice, 'POST', '/audio/process', { audioId: other.body.audioId })).body.taskId;
+  audioId = await h.upload(alice, bytes, 1000, [0]);
+  const other = await h.upload(alice, bytes, 2000);
+  taskId = (await h.call(alice, 'POST', '/audio/process', { audioId: other })).body.taskId;
   cursor = (await h.call(alice, 'GET', '/tasks?limit=1')).body.nextCursor ?? Buffer.from('{"s":1,"n":0,"id":"x"}').toString('base64url');
 }, 60_000);
 afterAll(() => h?.close());

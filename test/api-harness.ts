@@ -34,6 +34,8 @@ export interface ApiHarness {
   blobDir: string;
   signUp(name: string, claims?: Record<string, unknown>): Promise<User>;
   call(user: User | null, method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<Reply>;
+  /** Declares an upload of `bytes` in chunks of `chunkBytes` and sends the chunks in `send` (default: all); its audio id. */
+  upload(user: User, bytes: Buffer, chunkBytes: number, send?: number[]): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -84,6 +86,18 @@ export async function startApi(
     return { status: res.status, body: parsed, headers: res.headers };
   }
 
+  async function upload(user: User, bytes: Buffer, chunkBytes: number, send?: number[]): Promise<string> {
+    const chunkCount = Math.ceil(bytes.length / chunkBytes);
+    const created = await call(user, 'POST', '/audio', { contentType: 'audio/wav', chunkCount, totalBytes: bytes.length, sha256: sha256(bytes) });
+    if (created.status !== 201) throw new Error(`POST /audio answered ${created.status}: ${JSON.stringify(created.body)}`);
+    for (const i of send ?? Array.from({ length: chunkCount }, (_, k) => k)) {
+      const chunk = bytes.subarray(i * chunkBytes, (i + 1) * chunkBytes);
+      const put = await call(user, 'PUT', `/audio/${created.body.audioId}/chunks/${i}`, chunk, { 'content-type': 'application/octet-stream', 'x-chunk-sha256': sha256(chunk) });
+      if (put.status !== 200) throw new Error(`PUT chunk ${i} answered ${put.status}: ${JSON.stringify(put.body)}`);
+    }
+    return created.body.audioId as string;
+  }
+
   return {
     api,
     db,
@@ -92,6 +106,7 @@ export async function startApi(
     blobDir,
     signUp,
     call,
+    upload,
     async close() {
       await api.close();
       await Promise.all([deleteApp(app), deleteApp(authApp)]);

@@ -20,18 +20,7 @@ afterAll(() => h.close());
 const call = (...args: Parameters<ApiHarness['call']>) => h.call(...args);
 const signUp = (name: string) => h.signUp(name);
 
-/** An upload of `bytes` in chunks of `size`, with only the chunks in `send` sent. */
-async function upload(user: User, bytes: Buffer, size: number, send?: number[]): Promise<string> {
-  const chunkCount = Math.ceil(bytes.length / size);
-  const created = await call(user, 'POST', '/audio', { contentType: 'audio/wav', chunkCount, totalBytes: bytes.length, sha256: sha(bytes) });
-  expect(created.status).toBe(201);
-  for (const i of send ?? Array.from({ length: chunkCount }, (_, k) => k)) {
-    const chunk = bytes.subarray(i * size, (i + 1) * size);
-    const put = await call(user, 'PUT', `/audio/${created.body.audioId}/chunks/${i}`, chunk, { 'content-type': 'application/octet-stream', 'x-chunk-sha256': sha(chunk) });
-    expect(put.status).toBe(200);
-  }
-  return created.body.audioId as string;
-}
+const upload = (...args: Parameters<ApiHarness['upload']>) => h.upload(...args);
 
 describe('auth', () => {
   it('answers 401 with a clear message for a missing, malformed or forged token', async () => {

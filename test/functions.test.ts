@@ -54,6 +54,19 @@ async function startProcessing(bytes: Buffer): Promise<string> {
   return started.body.taskId as string;
 }
 
+/** The pipeline task once it is completed, failed or cancelled, read through the API. */
+function finished(taskId: string, what: string, timeoutMs: number): Promise<any> {
+  return waitFor(
+    async () => {
+      const t = await api('GET', `/tasks/${taskId}`);
+      return ['completed', 'failed', 'cancelled'].includes(t.body.status) && t.body;
+    },
+    what,
+    timeoutMs,
+    500,
+  );
+}
+
 describe('Cloud Functions in the emulators', () => {
   it('processes a recording: the API function starts it, the worker runs the heavy stages, a listener sees progress', async () => {
     const taskId = await startProcessing(readFileSync(CLIP));
@@ -71,21 +84,14 @@ describe('Cloud Functions in the emulators', () => {
         }),
       ),
     ];
+    let done: any;
     try {
-      const done = await waitFor(
-        async () => {
-          const t = await api('GET', `/tasks/${taskId}`);
-          return ['completed', 'failed', 'cancelled'].includes(t.body.status) && t.body;
-        },
-        'the pipeline to finish',
-        120_000,
-        500,
-      );
-      expect(done).toMatchObject({ status: 'completed', progress: 100 });
-      expect(Object.values(done.stages).every((s: any) => s.status === 'completed')).toBe(true);
+      done = await finished(taskId, 'the pipeline to finish', 120_000);
     } finally {
       for (const u of unsubscribe) u();
     }
+    expect(done).toMatchObject({ status: 'completed', progress: 100 });
+    expect(Object.values(done.stages).every((s: any) => s.status === 'completed')).toBe(true);
     // Heavy stages ran in the worker (the Cloud Tasks executor's lease owner), light ones in the instance advancing it.
     expect([...(owners.get('transcribe') ?? [])].every((o) => o.startsWith('cloud-tasks:'))).toBe(true);
     expect(owners.get('transcribe')?.size).toBeGreaterThan(0);
@@ -93,7 +99,7 @@ describe('Cloud Functions in the emulators', () => {
     expect(progress.length).toBeGreaterThanOrEqual(3);
     expect(progress).toEqual([...progress].sort((a, b) => a - b));
 
-    const results = await api('GET', `/audio/${(await api('GET', `/tasks/${taskId}`)).body.params.audioId}/results`);
+    const results = await api('GET', `/audio/${done.params.audioId}/results`);
     expect(results.body.transcript.words.length).toBeGreaterThan(5);
     expect(results.body.chapters.length).toBeGreaterThan(0);
 
@@ -109,15 +115,7 @@ describe('Cloud Functions in the emulators', () => {
 
   it('a non-retriable failure in the worker fails the pipeline on its first attempt, without a retry', async () => {
     const taskId = await startProcessing(randomBytes(4096)); // not audio: reassembly refuses it in the worker
-    const done = await waitFor(
-      async () => {
-        const t = await api('GET', `/tasks/${taskId}`);
-        return ['completed', 'failed', 'cancelled'].includes(t.body.status) && t.body;
-      },
-      'the pipeline to fail',
-      60_000,
-      500,
-    );
+    const done = await finished(taskId, 'the pipeline to fail', 60_000);
     expect(done.status).toBe('failed');
     const stage = await api('GET', `/tasks/${taskId}.reassemble`);
     expect(stage.body).toMatchObject({ status: 'failed', attempt: 1, error: { retriable: false } });
