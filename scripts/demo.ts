@@ -1,121 +1,76 @@
-// `npm run demo`: the main job on the embedded default — a recording uploaded in chunks to the local blob store,
-// reassembled and transcribed offline by the audio pipeline on the local Firestore emulator, its progress printed from
-// a Firestore listener on the pipeline task, then a summary. `--file PATH` processes your own recording (wav, mp3,
-// flac, ogg; m4a/webm need ffmpeg). `--exit` stops after the summary (CI uses it); otherwise the emulator stays up.
-// Offline unless configured: FIREFLOW_TRANSCRIBER and FIREFLOW_QUESTIONS choose cloud providers (see README).
-import { createHash } from 'node:crypto';
-import { mkdir, readFile, readdir } from 'node:fs/promises';
+// `npm run demo` (inside scripts/with-emulators.mjs, which checks and installs the prerequisites and starts the
+// Firestore and Auth emulators): builds the dashboard if its sources changed, starts the local server (API, in-process
+// executor, dashboard), and processes the bundled recording exactly as `fireflow process` does — chunked upload
+// through the API, live progress from a Firestore listener, summary. Then it leaves the dashboard URL on screen and
+// the stack running until Ctrl-C.
+//
+//   --exit         stop after the summary (CI)
+//   --short        the first LibriVox clip only (7 s) instead of the whole bundled chapter excerpt (25 s)
+//   --file PATH    your own recording (wav, mp3, flac, ogg; m4a/webm need ffmpeg)
+//   FIREFLOW_PORT  where to serve (default 8787; a free port if that one is taken)
+import { mkdir, readdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { initializeApp } from 'firebase-admin/app';
-import { getFirestore } from 'firebase-admin/firestore';
 import { run } from '../src/audio/probe.js';
-import {
-  AUDIO_PIPELINE,
-  FsBlobStore,
-  IS_TERMINAL,
-  audioPipeline,
-  chunkKey,
-  completeUpload,
-  createFireflow,
-  createQuestionGenerator,
-  createTranscriber,
-  createUpload,
-  getAudio,
-  inProcess,
-  loadChapters,
-  loadQuestions,
-  loadTranscript,
-  questionConfigFromEnv,
-  transcriberConfigFromEnv,
-  type Task,
-} from '../src/index.js';
+import { EXIT, InterruptedError } from '../src/cli/errors.js';
+import { processFile, readRecording, type Recording } from '../src/cli/process.js';
+import { startLocalServer, type LocalServer } from '../src/cli/serve.js';
+import { connectClient, fireflowApi } from '../src/client/index.js';
+import { createLogger } from '../src/core/logger.js';
+import { ensureDashboard } from './build-dashboard.mjs';
 
 const args = process.argv.slice(2);
 const exitAfter = args.includes('--exit');
 const fileArg = args.includes('--file') ? args[args.indexOf('--file') + 1] : undefined;
-const CHUNK_BYTES = 256 * 1024;
 const LIBRIVOX = '/usr/share/pocketsphinx/test/data/librivox';
-
-const db = getFirestore(initializeApp({ projectId: process.env.GCLOUD_PROJECT ?? 'demo-fireflow' }));
 const dataDir = resolve(process.env.FIREFLOW_DATA_DIR ?? '.fireflow/data');
-const blobs = new FsBlobStore(dataDir);
 
-/** The bundled recording: the LibriVox clips of Debian's pocketsphinx-testdata (public domain), joined. */
-async function bundled(): Promise<{ name: string; bytes: Buffer }> {
-  const ids = (await readdir(LIBRIVOX)).filter((f) => f.endsWith('.wav')).sort();
-  const out = join(dataDir, 'demo-librivox.wav');
+/** The bundled recording: LibriVox clips of Debian's pocketsphinx-testdata (public domain), joined by sox. */
+async function bundled(short: boolean): Promise<Recording> {
+  const clips = (await readdir(LIBRIVOX)).filter((f) => f.endsWith('.wav')).sort();
+  if (short) return { ...(await readRecording(join(LIBRIVOX, clips[0]!))), name: 'Sense and Sensibility, ch. 1, one clip (LibriVox, public domain)' };
+  const joined = join(dataDir, 'demo-librivox.wav');
   await mkdir(dataDir, { recursive: true });
-  const r = await run('sox', [...ids.map((f) => join(LIBRIVOX, f)), out]);
+  const r = await run('sox', [...clips.map((f) => join(LIBRIVOX, f)), joined]);
   if (r.code !== 0) throw new Error(`sox could not join the LibriVox clips: ${r.stderr.trim()}`);
-  return { name: 'Sense and Sensibility, ch. 1 (LibriVox, public domain)', bytes: await readFile(out) };
+  return { ...(await readRecording(joined)), name: 'Sense and Sensibility, ch. 1 (LibriVox, public domain)' };
 }
 
-const input = fileArg ? { name: fileArg, bytes: await readFile(fileArg) } : await bundled();
-const pipeline = audioPipeline({
-  db,
-  blobs,
-  transcriber: createTranscriber(transcriberConfigFromEnv()),
-  text: { questions: createQuestionGenerator(questionConfigFromEnv()) },
-});
-const ff = createFireflow({ firestore: db, pipelines: [pipeline], executor: inProcess() });
-await ff.start();
-
-// 1. Upload, as a client would: declare the upload, send the chunks, mark it complete.
-const chunkCount = Math.max(1, Math.ceil(input.bytes.length / CHUNK_BYTES));
-const record = await createUpload(db, {
-  contentType: 'audio/wav',
-  chunkCount,
-  totalBytes: input.bytes.length,
-  sha256: createHash('sha256').update(input.bytes).digest('hex'),
-}, { ownerUid: 'demo-user' });
-for (let i = 0; i < chunkCount; i++) await blobs.put(chunkKey(record.id, i), input.bytes.subarray(i * CHUNK_BYTES, (i + 1) * CHUNK_BYTES));
-await completeUpload(db, blobs, record.id);
-process.stdout.write(`fireflow demo: ${input.name}\n  uploaded ${(input.bytes.length / 1024).toFixed(0)} KiB in ${chunkCount} chunks as audio ${record.id}\n`);
-
-// 2. Process it, watching the pipeline task through a Firestore listener (what a browser would do).
-const started = Date.now();
-const id = await ff.submit(AUDIO_PIPELINE, { audioId: record.id }, { ownerUid: 'demo-user' });
-process.stdout.write(`  pipeline task ${id} (processing_tasks/${id})\n`);
-let lastLine = '';
-const done = await new Promise<Task>((resolveDone, reject) => {
-  const unsubscribe = ff.store.ref(id).onSnapshot((snap) => {
-    const v = ff.store.fromSnapshot(snap);
-    if (!v) return;
-    const t = v.task;
-    const stages = Object.entries(t.stages ?? {})
-      .sort(([, a], [, b]) => a.index - b.index)
-      .map(([sid, s]) => `${sid} ${s.status}${s.status === 'running' ? ` ${s.progress}%` : ''}`)
-      .join(', ');
-    const line = `  ${String(t.progress).padStart(5)}%  ${t.status.padEnd(9)} ${stages}${t.currentStep ? `  (${t.currentStep})` : ''}`;
-    if (line !== lastLine) process.stdout.write(`${line}\n`);
-    lastLine = line;
-    if (IS_TERMINAL[t.status]) {
-      unsubscribe();
-      resolveDone(t);
-    }
-  }, reject);
-});
-
-// 3. Summary.
-const audio = (await getAudio(db, record.id))!;
-process.stdout.write(`\nsummary\n  status      ${done.status}${done.error ? ` — ${done.error.message}` : ''}\n`);
-if (done.status === 'completed') {
-  const transcript = (await loadTranscript(db, record.id))!;
-  const seconds = (Date.now() - started) / 1000;
-  process.stdout.write(`  audio       ${audio.format}, ${audio.durationSeconds!.toFixed(1)} s, processed in ${seconds.toFixed(1)} s\n`);
-  for (const [sid, s] of Object.entries(done.stages!).sort(([, a], [, b]) => a.index - b.index)) {
-    process.stdout.write(`  ${sid.padEnd(11)} ${s.seconds?.toFixed(2)} s\n`);
+async function listen(): Promise<LocalServer> {
+  const port = Number(process.env.FIREFLOW_PORT ?? 8787);
+  const options = { handleSignals: false, dataDir, logger: createLogger({ level: process.env.FIREFLOW_LOG_LEVEL ?? 'warn' }) };
+  try {
+    return await startLocalServer({ ...options, port });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error;
+    process.stdout.write(`port ${port} is taken; serving on a free port instead\n`);
+    return startLocalServer({ ...options, port: 0 });
   }
-  process.stdout.write(`  transcript  ${transcript.words.length} words (${transcript.engine}); begins: "${transcript.words.slice(0, 16).map((w) => w.word).join(' ')} …"\n`);
-  const [chapters, questions] = await Promise.all([loadChapters(db, record.id), loadQuestions(db, record.id)]);
-  const clock = (t: number) => `${Math.floor(t / 60)}:${String(Math.floor(t % 60)).padStart(2, '0')}`;
-  for (const c of chapters ?? []) process.stdout.write(`  chapter ${c.index + 1}   ${clock(c.startSeconds)}–${clock(c.endSeconds)} ${c.title}\n`);
-  for (const q of (questions ?? []).slice(0, 3)) process.stdout.write(`  question    ${q.prompt} (${q.answer}; ${clock(q.startSeconds)})\n`);
-  process.stdout.write(`  stored at   Firestore audio/${record.id} (record, transcript, chunks, results), ${dataDir}/audio/${record.id}/ (audio)\n`);
 }
-if (!exitAfter) {
-  process.stdout.write(`\nemulator still running (Firestore at ${process.env.FIRESTORE_EMULATOR_HOST}); Ctrl-C to stop\n`);
+
+const out = process.stdout;
+const built = await ensureDashboard();
+const server = await listen();
+out.write(`fireflow demo: API and dashboard at ${server.url}/ (Firestore emulator ${process.env.FIRESTORE_EMULATOR_HOST}${built === 'built' ? ', dashboard just built' : ''})\n`);
+const session = await connectClient(server.clientConfig, { name: 'demo' });
+const api = fireflowApi({ baseUrl: server.url, idToken: session.idToken });
+
+let code: number = EXIT.ok;
+try {
+  const recording = fileArg ? await readRecording(fileArg) : await bundled(args.includes('--short'));
+  out.write(`recording: ${recording.name}\n`);
+  const task = await processFile({ api, db: session.db, recording, out, chunkBytes: 128 * 1024 });
+  code = task.status === 'completed' ? EXIT.ok : EXIT.failed;
+  if (code !== EXIT.ok) out.write(`task ${task.id} ${task.status}${task.error ? `: ${task.error.message}` : ''}\n`);
+} catch (error) {
+  if (!(error instanceof InterruptedError)) throw error;
+  code = EXIT.interrupted;
+}
+if (!exitAfter && code !== EXIT.interrupted) {
+  out.write(`\nThe dashboard shows this task and any you start: open ${server.url}/ in a browser.\n`);
+  out.write(`From another terminal: npx fireflow process talk.wav --api ${server.url}\n`);
+  out.write('The emulators and the server keep running; Ctrl-C to stop.\n');
   await new Promise<void>((r) => process.once('SIGINT', () => r()));
 }
-await ff.shutdown();
-process.exit(done.status === 'completed' ? 0 : 1);
+await session.close();
+await server.close();
+process.exit(code);

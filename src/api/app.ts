@@ -1,4 +1,5 @@
 import type { Firestore } from 'firebase-admin/firestore';
+import { pipeline } from 'node:stream/promises';
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import type { z } from 'zod';
 import type { BlobStore } from '../blobs/blob-store.js';
@@ -151,7 +152,12 @@ function parse(schema: z.ZodTypeAny | undefined, value: unknown, where: 'params'
 function send(res: Response, reply: Reply): void {
   if (reply.headers) res.set(reply.headers);
   res.status(reply.status ?? 200);
-  if (reply.text !== undefined) res.type('text/plain; version=0.0.4').send(reply.text);
+  if (reply.stream) {
+    res.type(reply.stream.contentType);
+    if (reply.stream.bytes !== undefined) res.set('content-length', String(reply.stream.bytes));
+    // A read error after the headers went out can only end the response; the client sees a short body.
+    pipeline(reply.stream.body, res).catch(() => res.destroy());
+  } else if (reply.text !== undefined) res.type('text/plain; version=0.0.4').send(reply.text);
   else res.json(reply.body ?? null);
 }
 

@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import type { z } from 'zod';
 import type { Caller } from './auth.js';
 
@@ -7,6 +8,8 @@ export interface Reply {
   body?: unknown;
   /** Sent as `text/plain; version=0.0.4` instead of JSON (the Prometheus exposition format). */
   text?: string;
+  /** Bytes streamed as they are (e.g. audio from the blob store), with their content type. */
+  stream?: { contentType: string; body: Readable; bytes?: number };
   headers?: Record<string, string>;
 }
 

@@ -234,6 +234,19 @@ export function apiRoutes(deps: RouteDeps): Route[] {
     }),
     route({
       method: 'get',
+      path: '/audio/:audioId/speech',
+      summary: 'The recording as it was transcribed (16 kHz mono WAV), for playback next to the transcript.',
+      params: z.object({ audioId: id }).strict(),
+      responses: { 200: { description: 'audio/wav bytes' } },
+      async handle({ params, caller }) {
+        const record = await ownAudio(db, caller, params.audioId);
+        const stat = record.speechKey ? await blobs.stat(record.speechKey) : null;
+        if (!record.speechKey || !stat) throw new ApiError('failed-precondition', `audio ${JSON.stringify(record.id)} has not been reassembled yet (${record.status})`);
+        return { stream: { contentType: 'audio/wav', body: blobs.read(record.speechKey), bytes: stat.size }, headers: { 'cache-control': 'private, max-age=3600' } };
+      },
+    }),
+    route({
+      method: 'get',
       path: '/tasks/count',
       summary: 'How many of your tasks match (a Firestore count aggregation).',
       query: z.object(taskFilterQuery).strict(),

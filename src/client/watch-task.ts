@@ -1,6 +1,6 @@
 // Browser and Node: watch one task live through the Firebase JS SDK. Imports nothing from firebase-admin, so a web
 // app can bundle it (`import { watchTask } from 'fireflow/client'`).
-import { doc, onSnapshot, Timestamp, type DocumentData, type Firestore, type FirestoreError, type Unsubscribe } from 'firebase/firestore';
+import { collection, doc, limit, onSnapshot, orderBy, query, Timestamp, where, type DocumentData, type Firestore, type FirestoreError, type Unsubscribe } from 'firebase/firestore';
 
 export const TASK_STATUSES = ['pending', 'running', 'completed', 'failed', 'cancelled'] as const;
 export type WatchedStatus = (typeof TASK_STATUSES)[number];
@@ -25,6 +25,8 @@ export interface WatchedTask {
   /** 0–100. */
   progress: number;
   currentStep: string | null;
+  /** What the task was submitted with (an audio pipeline's `{ audioId }`). */
+  params: Record<string, unknown> | null;
   attempt: number;
   error: { name: string; message: string; retriable: boolean } | null;
   result: unknown;
@@ -61,6 +63,7 @@ function toWatched(id: string, d: DocumentData): WatchedTask {
     status: (TASK_STATUSES as readonly string[]).includes(d.status) ? (d.status as WatchedStatus) : 'pending',
     progress: typeof d.progress === 'number' ? d.progress : 0,
     currentStep: typeof d.currentStep === 'string' ? d.currentStep : null,
+    params: d.params && typeof d.params === 'object' ? (d.params as Record<string, unknown>) : null,
     attempt: typeof d.attempt === 'number' ? d.attempt : 0,
     error: d.error ?? null,
     result: d.result ?? null,
@@ -102,14 +105,46 @@ export function watchTask(db: Firestore, taskId: string, onChange: (task: Watche
   return onSnapshot(
     doc(db, path),
     (snap) => onChange(snap.exists() ? toWatched(snap.id, snap.data()) : null),
-    (error) => {
-      const message =
-        error.code === 'permission-denied'
-          ? `not allowed to read ${path}: sign in as the user who owns the task (or an admin); a task that does not exist is reported the same way`
-          : `watching ${path} failed (${error.code}): ${error.message}`;
-      const e = new WatchTaskError(error.code, message, error);
-      if (onError) onError(e);
-      else console.error(e);
-    },
+    reportTo(onError, path),
   );
+}
+
+function reportTo(onError: ((error: WatchTaskError) => void) | undefined, path: string) {
+  return (error: FirestoreError) => {
+    const message =
+      error.code === 'permission-denied'
+        ? `not allowed to read ${path}: sign in as the user who owns the task (or an admin); a task that does not exist is reported the same way`
+        : `watching ${path} failed (${error.code}): ${error.message}`;
+    const e = new WatchTaskError(error.code, message, error);
+    if (onError) onError(e);
+    else console.error(e);
+  };
+}
+
+export interface WatchTasksFilter {
+  /** Required by the security rules: a user may list only their own tasks. */
+  ownerUid: string;
+  type?: string;
+  /** @default 20 */
+  limit?: number;
+}
+
+/**
+ * Calls `onChange` with a user's newest tasks (newest first) now and whenever one of them changes, until the returned
+ * function is called. Each write to a watched task costs one listener update, so keep `limit` small.
+ */
+export function watchTasks(db: Firestore, filter: WatchTasksFilter, onChange: (tasks: WatchedTask[]) => void, onError?: (error: WatchTaskError) => void, options: WatchTaskOptions = {}): Unsubscribe {
+  if (typeof filter?.ownerUid !== 'string' || filter.ownerUid === '') throw new TypeError(`filter.ownerUid must be the signed-in user's uid, got ${JSON.stringify(filter?.ownerUid)}`);
+  const max = filter.limit ?? 20;
+  if (!Number.isInteger(max) || max < 1 || max > 100) throw new TypeError(`filter.limit must be a whole number from 1 to 100, got ${JSON.stringify(filter.limit)}`);
+  const name = options.collection ?? 'processing_tasks';
+  // The same field order as the API's list query, so one composite index serves both.
+  const q = query(
+    collection(db, name),
+    ...(filter.type ? [where('type', '==', filter.type)] : []),
+    where('ownerUid', '==', filter.ownerUid),
+    orderBy('createdAt', 'desc'),
+    limit(max),
+  );
+  return onSnapshot(q, (snap) => onChange(snap.docs.map((d) => toWatched(d.id, d.data()))), reportTo(onError, name));
 }

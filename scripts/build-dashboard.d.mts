@@ -1,0 +1,2 @@
+export function buildDashboard(): Promise<void>;
+export function ensureDashboard(): Promise<'built' | 'fresh'>;
