@@ -1,4 +1,5 @@
-// Locates the system tools fireflow's audio stages use and, on Debian as root, installs the missing ones with apt.
+// Locates the system tools fireflow's audio stages and browser tests use and, on Debian as root, installs the missing
+// ones with apt.
 // Elsewhere it stops with one line naming what to install.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -23,18 +24,31 @@ function soxKnows(format) {
   return r.status === 0 && !/cannot find a file handler/i.test(`${r.stdout}${r.stderr}`);
 }
 
+/** Installs `pkgs` with apt when running as root on Debian; true if `ready()` holds afterwards. */
+function aptInstall(pkgs, why, ready) {
+  const isRoot = process.getuid?.() === 0;
+  if (!isRoot || !onPath('apt-get')) return false;
+  process.stderr.write(`fireflow: installing ${pkgs.join(' ')} (${why})\n`);
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  const update = spawnSync('apt-get', ['update', '-qq'], { stdio: ['ignore', 'ignore', 'inherit'], env });
+  const install = update.status === 0 && spawnSync('apt-get', ['install', '-y', '-qq', ...pkgs], { stdio: ['ignore', 'ignore', 'inherit'], env });
+  return Boolean(install && install.status === 0 && ready());
+}
+
 export function ensureAudioTools() {
   const missing = NEEDS.filter((n) => !n.check());
   if (missing.length === 0) return;
   const pkgs = [...new Set(missing.map((m) => m.pkg))];
-  const isRoot = process.getuid?.() === 0;
-  if (isRoot && onPath('apt-get')) {
-    process.stderr.write(`fireflow: installing ${pkgs.join(' ')} (${missing.map((m) => m.what).join('; ')})\n`);
-    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-    const update = spawnSync('apt-get', ['update', '-qq'], { stdio: ['ignore', 'ignore', 'inherit'], env });
-    const install = update.status === 0 && spawnSync('apt-get', ['install', '-y', '-qq', ...pkgs], { stdio: ['ignore', 'ignore', 'inherit'], env });
-    if (install && install.status === 0 && NEEDS.every((n) => n.check())) return;
-  }
+  if (aptInstall(pkgs, missing.map((m) => m.what).join('; '), () => NEEDS.every((n) => n.check()))) return;
   process.stderr.write(`fireflow: missing system packages; install them with: apt-get install ${pkgs.join(' ')}\n`);
+  process.exit(1);
+}
+
+/** Chromium for the dashboard's browser tests: FIREFLOW_CHROMIUM, or Debian's package (installed as root). */
+export function ensureBrowser() {
+  const candidates = [process.env.FIREFLOW_CHROMIUM, '/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'].filter(Boolean);
+  const found = () => candidates.find((p) => existsSync(p));
+  if (found() || aptInstall(['chromium'], 'the browser the dashboard tests drive', () => Boolean(found()))) return found();
+  process.stderr.write('fireflow: the dashboard tests need Chromium; install it with: apt-get install chromium (or set FIREFLOW_CHROMIUM to a Chrome or Chromium binary)\n');
   process.exit(1);
 }

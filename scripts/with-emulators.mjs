@@ -5,6 +5,7 @@
 //   node scripts/with-emulators.mjs [--only firestore,auth] -- <command...>   (default: firestore and auth)
 //   node scripts/with-emulators.mjs --serve            (keep the emulators running until Ctrl-C)
 //   --no-audio skips the check for the audio tools (pocketsphinx, sox, espeak-ng; installed with apt as root).
+//   --browser also locates Chromium for the dashboard tests (installed with apt as root) and sets FIREFLOW_CHROMIUM.
 //
 // firebase-tools normally downloads the Firestore emulator jar. Where it can't (no network) but Google's
 // `cloud-firestore-emulator` component is installed (Debian package google-cloud-cli-firestore-emulator), this
@@ -15,7 +16,7 @@ import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ensureAudioTools } from './prereqs.mjs';
+import { ensureAudioTools, ensureBrowser } from './prereqs.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const FIRESTORE_MAIN = 'com.google.cloud.datastore.emulator.firestore.CloudFirestore';
@@ -123,6 +124,7 @@ function main() {
 
   const { env, firebaseBin } = prepareEmulatorEnv();
   if (!opts.includes('--no-audio')) ensureAudioTools();
+  if (opts.includes('--browser')) env.FIREFLOW_CHROMIUM = ensureBrowser();
   if (only.split(',').includes('functions')) prepareFunctions(env);
   // One argument is a shell script as it stands; several are quoted into one.
   const quoted = command.length === 1 ? command[0] : command.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');

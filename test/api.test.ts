@@ -97,6 +97,23 @@ describe('uploads and processing', () => {
     expect(results.body).toMatchObject({ audio: { id, status: 'processing' }, transcript: null, chunks: null, graph: null, chapters: null, questions: null });
   });
 
+  it('streams the recording as transcribed to its owner only, and says when it is not reassembled yet', async () => {
+    const id = await upload(alice, bytes, 4000);
+    const notYet = await call(alice, 'GET', `/audio/${id}/speech`);
+    expect(notYet.status).toBe(409);
+    expect(notYet.body.error.message).toContain('has not been reassembled yet');
+    // What the reassembly stage leaves behind (no executor runs in this file).
+    const wav = randomBytes(50_000);
+    await h.blobs.put(`audio/${id}/speech.wav`, wav);
+    await h.db.doc(`audio/${id}`).update({ speechKey: `audio/${id}/speech.wav` });
+    const res = await fetch(`${h.api.url}/audio/${id}/speech`, { headers: { authorization: `Bearer ${alice.token}` } });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('audio/wav');
+    expect(res.headers.get('content-length')).toBe('50000');
+    expect(Buffer.from(await res.arrayBuffer()).equals(wav)).toBe(true);
+    expect((await call(bob, 'GET', `/audio/${id}/speech`)).status).toBe(404);
+  });
+
   it('answers 429 with Retry-After when a user has too many pipelines pending or running', async () => {
     const user = await signUp('busy');
     for (let i = 0; i < 3; i++) expect((await call(user, 'POST', '/audio/process', { audioId: await upload(user, bytes, 5000) })).status).toBe(202);

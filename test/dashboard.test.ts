@@ -1,0 +1,132 @@
+// The dashboard in Chromium (playwright-core driving Debian's chromium, located or installed by `npm test`): upload a
+// recording from the page, watch its task move live, see the results; cancel a running task from the page.
+// Screenshots go to test-artifacts/.
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ensureDashboard } from '../scripts/build-dashboard.mjs';
+import { startLocalServer, type LocalServer } from '../src/cli/serve.js';
+import { createLogger } from '../src/core/logger.js';
+
+// The callbacks passed to page.evaluate run in the page; these names are the page's (declared here for this module
+// only, so the DOM types do not leak into the Node-typed rest of the project).
+declare const document: any, window: any, location: any, MutationObserver: any;
+
+const LIBRIVOX = '/usr/share/pocketsphinx/test/data/librivox';
+const ARTIFACTS = fileURLToPath(new URL('../test-artifacts/', import.meta.url));
+/** What Chromium needs to start as root in a container with no network (see DEVELOPERS.md). */
+export const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+let server: LocalServer;
+let browser: Browser;
+let dir: string;
+/** The bundled LibriVox clips joined (25 s), and three times over (75 s) for the cancel test. */
+let chapter: string;
+let longer: string;
+
+beforeAll(async () => {
+  const executablePath = process.env.FIREFLOW_CHROMIUM;
+  if (!executablePath) throw new Error('FIREFLOW_CHROMIUM is not set: run with `npm test` (it locates or installs Chromium)');
+  dir = await mkdtemp(join(tmpdir(), 'fireflow-dashboard-'));
+  const clips = (await readdir(LIBRIVOX)).filter((f) => f.endsWith('.wav')).sort().map((f) => join(LIBRIVOX, f));
+  chapter = join(dir, 'chapter.wav');
+  longer = join(dir, 'longer.wav');
+  expect(spawnSync('sox', [...clips, chapter]).status).toBe(0);
+  expect(spawnSync('sox', [chapter, chapter, chapter, longer]).status).toBe(0);
+  await ensureDashboard();
+  server = await startLocalServer({ port: 0, projectId: `demo-dashboard-${randomBytes(3).toString('hex')}`, dataDir: join(dir, 'data'), handleSignals: false, logger: createLogger({ silent: true }) });
+  expect(server.dashboardBuilt).toBe(true);
+  browser = await chromium.launch({ executablePath, headless: true, args: CHROMIUM_ARGS });
+  await mkdir(ARTIFACTS, { recursive: true });
+}, 120_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await server?.close();
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+async function openDashboard(): Promise<Page> {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 1400 } });
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  await page.goto(`${server.url}/`);
+  await page.waitForSelector('body[data-ready="true"]', { timeout: 30_000 }).catch((e: unknown) => {
+    throw new Error(`the dashboard did not start: ${errors.join('; ') || (e as Error).message}`);
+  });
+  // Every value the task's progress bar and the upload line take, recorded in the page as it happens.
+  await page.evaluate(() => {
+    const bar = document.getElementById('task-progress');
+    const seen: number[] = ((window as any).seenProgress = []);
+    new MutationObserver(() => {
+      const v = Number(bar.getAttribute('aria-valuenow'));
+      if (seen.at(-1) !== v) seen.push(v);
+    }).observe(bar, { attributes: true, attributeFilter: ['aria-valuenow'] });
+    const upload = document.getElementById('upload-text');
+    const lines: string[] = ((window as any).seenUpload = []);
+    new MutationObserver(() => lines.push(upload.textContent ?? '')).observe(upload, { childList: true, characterData: true, subtree: true });
+  });
+  return page;
+}
+
+const shownTaskId = (page: Page) => page.evaluate(() => /^#\/tasks\/(.+)$/.exec(location.hash)?.[1]);
+
+describe('dashboard', () => {
+  it('uploads a recording with per-chunk progress, shows its task moving live, then chapters, questions, transcript and graph', async () => {
+    const page = await openDashboard();
+    await page.setInputFiles('#upload-input', chapter);
+    await page.waitForFunction(() => location.hash.startsWith('#/tasks/'), null, { timeout: 30_000 });
+    // 773 KiB in 256 KiB chunks: the page reported each of the 4 as it was stored.
+    const uploadLines = (await page.evaluate(() => (window as any).seenUpload)) as string[];
+    expect(uploadLines.filter((l) => / chunk \d\/4$/.test(l)).map((l) => l.slice(-3))).toEqual(['0/4', '1/4', '2/4', '3/4', '4/4']);
+    const taskId = await shownTaskId(page);
+    await page.waitForSelector('#task-status.completed', { timeout: 90_000 });
+
+    const seen = (await page.evaluate(() => (window as any).seenProgress)) as number[];
+    expect(new Set(seen).size, `progress values seen: ${seen.join(', ')}`).toBeGreaterThanOrEqual(3);
+    expect(seen.at(-1)).toBe(100);
+    expect([...seen].sort((a, b) => a - b)).toEqual(seen); // it never went back
+
+    await page.waitForSelector('#chapters li', { timeout: 30_000 });
+    const chapters = await page.locator('#chapters li').allTextContents();
+    expect(chapters.length).toBeGreaterThanOrEqual(1);
+    expect(chapters[0]).toMatch(/^0:00–\d+:\d\d \S/);
+    expect(await page.locator('#questions li').count()).toBeGreaterThanOrEqual(1);
+    expect(await page.locator('#transcript button.word').count()).toBeGreaterThan(20);
+    expect(await page.locator('#graph svg circle').count()).toBeGreaterThanOrEqual(2);
+    expect(await page.locator('#stages tr[data-status="completed"]').count()).toBe(6);
+    // The task list (its own listener) shows the same task, completed.
+    await page.waitForSelector(`#task-list li[data-task-id="${taskId}"][data-status="completed"]`, { timeout: 10_000 });
+    // A word's time button seeks the player, whose audio came from GET /audio/:id/speech.
+    const word = page.locator('#transcript button.word').nth(10);
+    const start = Number(await word.getAttribute('data-start'));
+    await word.click();
+    const position = await page.evaluate(() => document.getElementById('player').currentTime);
+    expect(Math.abs(position - start)).toBeLessThan(0.1);
+    expect((await server.fireflow.get(taskId!)).status).toBe('completed');
+    await page.screenshot({ path: join(ARTIFACTS, 'dashboard-completed.png'), fullPage: true });
+    await page.close();
+  }, 180_000);
+
+  it('cancels a running task from the page', async () => {
+    const page = await openDashboard();
+    await page.setInputFiles('#upload-input', longer);
+    await page.waitForFunction(() => location.hash.startsWith('#/tasks/'), null, { timeout: 30_000 });
+    const taskId = await shownTaskId(page);
+    await page.waitForSelector('#stages tr[data-stage="transcribe"][data-status="running"]', { timeout: 60_000 });
+    await page.click('#cancel-button');
+    await page.waitForSelector('#task-status.cancelled', { timeout: 30_000 });
+    expect(await page.locator('#retry-button').isEnabled()).toBe(true);
+    expect(await page.locator('#cancel-button').isDisabled()).toBe(true);
+    const task = await server.fireflow.get(taskId!);
+    expect(task.status).toBe('cancelled');
+    expect(task.stages?.transcribe?.status).toBe('cancelled');
+    await page.screenshot({ path: join(ARTIFACTS, 'dashboard-cancelled.png'), fullPage: true });
+    await page.close();
+  }, 180_000);
+});
