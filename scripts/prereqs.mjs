@@ -2,7 +2,8 @@
 // ones with apt.
 // Elsewhere it stops with one line naming what to install.
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 
 /** What each tool is for, and the Debian package that provides it. */
 const NEEDS = [
@@ -51,4 +52,20 @@ export function ensureBrowser() {
   if (found() || aptInstall(['chromium'], 'the browser the dashboard tests drive', () => Boolean(found()))) return found();
   process.stderr.write('fireflow: the dashboard tests need Chromium; install it with: apt-get install chromium (or set FIREFLOW_CHROMIUM to a Chrome or Chromium binary)\n');
   process.exit(1);
+}
+
+/**
+ * Installs the npm dependencies when node_modules is missing or older than package-lock.json, so that `npm run demo`
+ * works on a fresh clone without a separate `npm install`.
+ */
+export function ensureNodeModules(root) {
+  const marker = join(root, 'node_modules/.package-lock.json');
+  const lock = join(root, 'package-lock.json');
+  if (existsSync(marker) && (!existsSync(lock) || statSync(marker).mtimeMs >= statSync(lock).mtimeMs)) return;
+  process.stderr.write('fireflow: installing npm dependencies (npm install)\n');
+  const r = spawnSync('npm', ['install', '--no-audit', '--no-fund'], { cwd: root, stdio: ['ignore', 2, 'inherit'] });
+  if (r.status !== 0) {
+    process.stderr.write('fireflow: `npm install` failed; run it yourself to see why\n');
+    process.exit(1);
+  }
 }

@@ -16,7 +16,7 @@ import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ensureAudioTools, ensureBrowser } from './prereqs.mjs';
+import { ensureAudioTools, ensureBrowser, ensureNodeModules } from './prereqs.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const FIRESTORE_MAIN = 'com.google.cloud.datastore.emulator.firestore.CloudFirestore';
@@ -122,6 +122,7 @@ function main() {
   const serve = opts.includes('--serve');
   if (!serve && command.length === 0) fail('usage: with-emulators.mjs [--only LIST] -- <command...>');
 
+  ensureNodeModules(root);
   const { env, firebaseBin } = prepareEmulatorEnv();
   if (!opts.includes('--no-audio')) ensureAudioTools();
   if (opts.includes('--browser')) env.FIREFLOW_CHROMIUM = ensureBrowser();

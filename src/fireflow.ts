@@ -120,6 +120,20 @@ export class Fireflow {
     await this.executor?.start();
   }
 
+  /**
+   * One lease sweep: tasks whose executor died (lease expired) are re-queued and handed to this fireflow's executor,
+   * the pipelines of tasks the sweep ended are settled, and pipelines past their check-back time are reconciled.
+   * The in-process executor runs this on its own timer; where processes are short-lived (Cloud Functions), a scheduled
+   * job calls it instead and the executors run with `sweep: false`.
+   */
+  async sweep(): Promise<{ requeued: number; settled: number; pipelinesDue: number }> {
+    const { requeued, settled, due } = await this.store.sweepExpired();
+    for (const v of requeued) this.executor?.enqueue(v);
+    const runner = this.runner;
+    if (runner) await Promise.all([...settled.map((t) => runner.settled(t)), ...due.map((v) => runner.advance(v.task.id))]);
+    return { requeued: requeued.length, settled: settled.length, pipelinesDue: due.length };
+  }
+
   /** Stops taking work, lets running tasks finish within the grace period, then releases them. */
   async shutdown(): Promise<void> {
     await this.executor?.shutdown();

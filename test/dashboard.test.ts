@@ -113,7 +113,7 @@ describe('dashboard', () => {
     await page.close();
   }, 180_000);
 
-  it('cancels a running task from the page', async () => {
+  it('cancels a running task from the page, and retries it to completion', async () => {
     const page = await openDashboard();
     await page.setInputFiles('#upload-input', longer);
     await page.waitForFunction(() => location.hash.startsWith('#/tasks/'), null, { timeout: 30_000 });
@@ -127,6 +127,12 @@ describe('dashboard', () => {
     expect(task.status).toBe('cancelled');
     expect(task.stages?.transcribe?.status).toBe('cancelled');
     await page.screenshot({ path: join(ARTIFACTS, 'dashboard-cancelled.png'), fullPage: true });
+
+    await page.click('#retry-button');
+    await page.waitForSelector('#task-status.completed', { timeout: 120_000 });
+    const retried = await server.fireflow.get(taskId!);
+    expect(retried.status).toBe('completed');
+    expect(retried.stages?.reassemble?.status).toBe('completed'); // resumed at the stage that stopped it
     await page.close();
   }, 180_000);
 });

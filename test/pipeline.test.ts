@@ -296,4 +296,23 @@ describe('pipelines', () => {
     expect(done.status).toBe('completed');
     expect(f.runs).toEqual({ a: 1, b: 1, c: 1 });
   });
+  it('with the executor sweep off, the lost pipeline waits for fireflow.sweep() (what the scheduled function calls)', async () => {
+    const f = fixture('lost-scheduled', {});
+    const quick = definePipeline({ type: 'lost-scheduled', params: z.object({ n: z.number() }), stages: f.pipeline.stages.map((s) => ({ ...s, hasOutput: undefined })), checkIntervalMs: 300 });
+    const unaware = await start({ tasks: quick.stages.map((s) => s.task) });
+    const submitter = createFireflow({ firestore: db, pipelines: [quick] });
+    const id = await submitter.submit('lost-scheduled', { n: 1 });
+    const child = await waitFor(() => unaware.store.get(stageTaskId(id, 'a')), 'stage a to exist');
+    unaware.executor!.enqueue((await unaware.store.read(child.id))!);
+    await waitFor(async () => (await unaware.get(child.id)).status === 'completed', 'stage a to complete');
+
+    const aware = await start({ pipelines: [quick] }, { sweepIntervalMs: 50, sweep: false });
+    await sleep(800); // well past the check-back time and many sweep intervals
+    expect((await aware.get(id)).stages!.a!.status).toBe('running'); // no timer swept it
+    const swept = await aware.sweep();
+    expect(swept).toMatchObject({ requeued: 0, pipelinesDue: 1 });
+    const done: Task = await finished(aware, id);
+    expect(done.status).toBe('completed');
+    expect(f.runs).toEqual({ a: 1, b: 1, c: 1 });
+  });
 });

@@ -54,7 +54,7 @@ const fireflow = createFireflow({
   executor: hybrid({
     // Light stages run in the instance that advances the pipeline; it keeps working for them only while it serves
     // a request, so keep them short (the text stages take seconds) or list them in FIREFLOW_REMOTE_TYPES too.
-    local: inProcess({ discover: false }),
+    local: inProcess({ discover: false, sweep: false }),
     remote: cloudTasks({ queues: (q) => getFunctions(app).taskQueue(WORKERS[q]) }),
     remoteTypes,
   }),
@@ -81,11 +81,13 @@ export const fireflowWorker = worker({ maxConcurrentDispatches: 20, maxDispatche
 export const fireflowWorkerHigh = worker({ maxConcurrentDispatches: 40, maxDispatchesPerSecond: 200 });
 export const fireflowWorkerLow = worker({ maxConcurrentDispatches: 4, maxDispatchesPerSecond: 10 });
 
-/** Every minute: re-queue tasks whose process died (expired leases) and enqueue pending tasks that lost their dispatch. */
+/**
+ * Every minute: re-queue tasks whose process died (expired leases), settle and reconcile their pipelines, and enqueue
+ * pending tasks that lost their dispatch. The only sweep: instances do not run one of their own (`sweep: false`).
+ */
 export const fireflowSweep = onSchedule('every 1 minutes', async () => {
   await started;
-  const swept = await fireflow.store.sweepExpired();
-  for (const v of swept.requeued) executor.enqueue(v);
+  const swept = await fireflow.sweep();
   const redispatched = await (executor.remote as CloudTasksExecutor).redispatchPending();
-  logger.info('fireflow sweep', { requeued: swept.requeued.length, redispatched, pipelinesDue: swept.due.length });
+  logger.info('fireflow sweep', { ...swept, redispatched });
 });

@@ -55,6 +55,8 @@ describe('option checking', () => {
     expect(() => resolveInProcessOptions({ concurrency: { urgent: 1 } as never })).toThrow(/unknown queue "urgent"/);
     expect(() => resolveInProcessOptions({ concurrency: 1.5 })).toThrow(/concurrency must be a whole number >= 0, got 1.5/);
     expect(() => resolveInProcessOptions({ leaseMs: 5 })).toThrow(/leaseMs must be a number >= 100, got 5/);
+    expect(o).toMatchObject({ sweep: true, discover: true });
+    expect(() => resolveInProcessOptions({ sweep: 'no' as never })).toThrow(/sweep must be true or false, got "no"/);
     expect(() => new RetryAfterError(-1)).toThrow(/got -1/);
   });
 });

@@ -18,6 +18,11 @@ export interface InProcessOptions {
   progressIntervalMs?: number;
   /** How often to look for tasks whose executor died, in ms (and once at start). @default 10_000 */
   sweepIntervalMs?: number;
+  /**
+   * Run that lease sweep in this process. Turn it off where a scheduler calls `fireflow.sweep()` instead (Cloud
+   * Functions: every instance would otherwise sweep on its own timer, and only while it serves a request). @default true
+   */
+  sweep?: boolean;
   /** How long shutdown lets running tasks finish before aborting them with reason `shutdown`, in ms. @default 10_000 */
   shutdownGraceMs?: number;
   /** Watch Firestore for pending tasks that other processes wrote (submits, released and swept tasks). @default true */
@@ -36,6 +41,7 @@ export interface ResolvedInProcessOptions {
   leaseMs: number;
   progressIntervalMs: number;
   sweepIntervalMs: number;
+  sweep: boolean;
   shutdownGraceMs: number;
   discover: boolean;
   discoverWindow: number;
@@ -64,6 +70,12 @@ function wholeConcurrency(name: string, value: unknown, fallback: number): numbe
   return n;
 }
 
+function flag(name: string, value: unknown, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean') throw new TypeError(`${name} must be true or false, got ${JSON.stringify(value)}`);
+  return value;
+}
+
 /** Checks and defaults the options once; a bad option throws a TypeError quoting it. */
 export function resolveInProcessOptions(options: InProcessOptions = {}): ResolvedInProcessOptions {
   const c = options.concurrency;
@@ -85,8 +97,9 @@ export function resolveInProcessOptions(options: InProcessOptions = {}): Resolve
     leaseMs: positive('leaseMs', options.leaseMs, 30_000, 100),
     progressIntervalMs: positive('progressIntervalMs', options.progressIntervalMs, 1_000, 0),
     sweepIntervalMs: positive('sweepIntervalMs', options.sweepIntervalMs, 10_000, 10),
+    sweep: flag('sweep', options.sweep, true),
     shutdownGraceMs: positive('shutdownGraceMs', options.shutdownGraceMs, 10_000, 0),
-    discover: options.discover ?? true,
+    discover: flag('discover', options.discover, true),
     discoverWindow: wholeConcurrency('discoverWindow', options.discoverWindow, 20),
     id,
   };
@@ -147,8 +160,10 @@ export class InProcessExecutor implements Executor {
     if (this.state !== 'new') throw new Error(`executor ${this.id} was already started`);
     this.state = 'running';
     this.updateDiscovery();
-    this.sweep();
-    this.sweepTimer = setInterval(() => this.sweep(), this.options.sweepIntervalMs);
+    if (this.options.sweep) {
+      this.sweep();
+      this.sweepTimer = setInterval(() => this.sweep(), this.options.sweepIntervalMs);
+    }
   }
 
   /**
