@@ -117,6 +117,13 @@ function renderTask(task: WatchedTask | null): void {
   }
 }
 
+const notYet = (stage: string) => h('span', { className: 'muted', textContent: `not made: the ${stage} stage has not run` });
+
+/** A result list, or a line saying which stage has not made it yet. */
+function fill<T>(id: string, items: T[] | null, stage: string, item: (x: T) => HTMLElement): void {
+  byId(id).replaceChildren(...(items ? items.map(item) : [h('li', { className: 'muted' }, notYet(stage))]));
+}
+
 function timeButton(seconds: number, label = clock(seconds)): HTMLButtonElement {
   const b = h('button', { type: 'button', className: 'time', textContent: label, dataset: { start: String(seconds) } });
   b.addEventListener('click', () => play(seconds));
@@ -147,25 +154,20 @@ async function showResults(audioId: string, done: string[]): Promise<void> {
       byId<HTMLAudioElement>('player').src = audioUrl.url;
     }
   }
-  byId('chapters').replaceChildren(
-    ...(results.chapters ?? []).map((c) => h('li', { dataset: { chapter: String(c.index) } }, timeButton(c.startSeconds, `${clock(c.startSeconds)}–${clock(c.endSeconds)}`), ` ${c.title}`, h('div', { className: 'muted', textContent: c.summary.join(' ') }))),
-  );
-  byId('questions').replaceChildren(
-    ...(results.questions ?? []).map((q) => h('li', {}, q.prompt, ' ', timeButton(q.startSeconds), h('details', {}, h('summary', { textContent: 'answer' }), q.answer))),
-  );
-  byId('chunks').replaceChildren(
-    ...(results.chunks ?? []).map((c) => h('li', {}, timeButton(c.startSeconds, `${clock(c.startSeconds)}–${clock(c.endSeconds)}`), ` ${c.wordCount} words · ${c.topTerms.join(', ')}`)),
-  );
-  const words = results.transcript?.words ?? [];
+  fill('chapters', results.chapters, 'chapters', (c) => h('li', { dataset: { chapter: String(c.index) } }, timeButton(c.startSeconds, `${clock(c.startSeconds)}–${clock(c.endSeconds)}`), ` ${c.title}`, h('div', { className: 'muted', textContent: c.summary.join(' ') })));
+  fill('questions', results.questions, 'questions', (q) => h('li', {}, q.prompt, ' ', timeButton(q.startSeconds), h('details', {}, h('summary', { textContent: 'answer' }), q.answer)));
+  fill('chunks', results.chunks, 'chunk', (c) => h('li', {}, timeButton(c.startSeconds, `${clock(c.startSeconds)}–${clock(c.endSeconds)}`), ` ${c.wordCount} words · ${c.topTerms.join(', ')}`));
+  const words = results.transcript?.words;
   byId('transcript').replaceChildren(
-    ...words.flatMap((w) => {
+    ...(words ?? []).flatMap((w) => {
       const b = h('button', { type: 'button', className: 'word', textContent: w.word, title: `${w.start.toFixed(2)} s`, dataset: { start: String(w.start) } });
       b.addEventListener('click', () => play(w.start));
       return [b, ' '];
     }),
+    ...(words ? [] : [notYet('transcribe')]),
   );
   if (results.graph) drawGraph(byId('graph'), results.graph);
-  else byId('graph').textContent = 'not built yet';
+  else byId('graph').replaceChildren(notYet('graph'));
 }
 
 function route(): void {
@@ -202,7 +204,7 @@ async function upload(file: File): Promise<void> {
     });
     text.textContent = `${file.name}: uploaded, starting`;
     const started = await api.process(audioId);
-    text.textContent = `${file.name}: processing (about ${Math.max(1, Math.round(started.estimatedSeconds))} s)`;
+    text.textContent = `${file.name}: uploaded; task ${started.taskId} started (about ${Math.max(1, Math.round(started.estimatedSeconds))} s)`;
     location.hash = `#/tasks/${started.taskId}`;
   } catch (error) {
     text.textContent = `${file.name}: failed`;

@@ -152,6 +152,7 @@ export async function main(argv: string[], out: NodeJS.WriteStream = process.std
     }
     case 'emulators': {
       if (args.length) throw new BadInputError(`fireflow emulators takes no arguments, got ${args.map((a) => JSON.stringify(a)).join(' ')}`);
+      out.write('fireflow: starting the Firestore and Auth emulators (Ctrl-C stops them); then run `fireflow serve` in another terminal\n');
       const child = spawn(process.execPath, [join(packageRoot(), 'scripts/with-emulators.mjs'), '--serve'], { stdio: 'inherit' });
       process.on('SIGINT', () => child.kill('SIGINT'));
       return new Promise<number>((resolve) => child.on('exit', (code) => resolve(code ?? EXIT.interrupted)));
