@@ -123,8 +123,8 @@ export class Fireflow {
   /**
    * One lease sweep: tasks whose executor died (lease expired) are re-queued and handed to this fireflow's executor,
    * the pipelines of tasks the sweep ended are settled, and pipelines past their check-back time are reconciled.
-   * The in-process executor runs this on its own timer; where processes are short-lived (Cloud Functions), a scheduled
-   * job calls it instead and the executors run with `sweep: false`.
+   * The in-process executor runs the same sweep on its own timer; where processes are short-lived (Cloud Functions),
+   * a scheduled job calls this instead and the executors run with `sweep: false`.
    */
   async sweep(): Promise<{ requeued: number; settled: number; pipelinesDue: number }> {
     const { requeued, settled, due } = await this.store.sweepExpired();
