@@ -54,7 +54,7 @@ describe('summary', () => {
       transcript: { text: 'x', words: [{ word: 'x', start: 0, end: 1 }] as never, language: 'en-US', engine: 'pocketsphinx' },
       chunks: [{}, {}] as never,
       graph: { nodes: [node('low', 0.1), node('high', 0.6)], edges: [], communities: [], sentenceCount: 1 },
-      chapters: [{ index: 0, chunkStart: 0, chunkEnd: 1, startSeconds: 0, endSeconds: 124.6, title: 'Everything', concepts: [], summary: [] }],
+      chapters: [{ index: 0, chunkStart: 0, chunkEnd: 1, startSeconds: 0, endSeconds: 124.6, title: 'Everything', concepts: [], summary: [], community: 0 }],
       questions: [1, 2, 3, 4].map(question),
     }, { apiUrl: 'http://127.0.0.1:8787' });
     expect(lines).toEqual([
