@@ -1,7 +1,8 @@
 // `npm run bench -- cloudtasks`: 200 no-op tasks through the Cloud Tasks executor (enqueued on the Cloud Tasks
 // emulator, delivered over HTTP to a worker endpoint in this process, so its writes are counted here) and through the
-// in-process executor at the same concurrency. Per executor: tasks/s, submit→start latency, task-document writes per
-// task, duplicate executions.
+// in-process executor at the same concurrency, once with the tasks submitted by its own fireflow and once by another
+// (as with Cloud Tasks, where the worker never is the submitter). Per scenario: tasks/s, submit→start latency,
+// task-document writes per task, duplicate executions.
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
@@ -29,24 +30,33 @@ function deliveryData(raw: string): unknown {
   return (body as { data?: unknown }).data;
 }
 
-async function measure(name: string, db: Firestore, executor: ExecutorFactory, prepare?: (ff: ReturnType<typeof createFireflow>) => Promise<() => Promise<void>>) {
+/**
+ * `separateSubmitter`: the tasks are submitted by another fireflow without an executor (an API process, say), as
+ * Cloud Tasks always has it; the writes of both count.
+ */
+async function measure(name: string, db: Firestore, executor: ExecutorFactory, prepare?: (ff: ReturnType<typeof createFireflow>) => Promise<() => Promise<void>>, separateSubmitter = false) {
   const runs = new Map<string, number>();
   const noop = defineTask({ type: 'bench.noop', params: z.object({ i: z.number() }), run: async (_p, ctx) => void runs.set(ctx.taskId, (runs.get(ctx.taskId) ?? 0) + 1) });
   const ff = createFireflow({ firestore: db, tasks: [noop], executor, logger: createLogger({ silent: true }) });
   const stop = (await prepare?.(ff)) ?? (async () => undefined);
   await ff.start();
-  const writesBefore = Object.values(ff.store.writes).reduce((a, b) => a + b, 0);
+  const submitter = separateSubmitter ? createFireflow({ firestore: db, tasks: [noop], logger: createLogger({ silent: true }) }) : ff;
+  const allWrites = () => [ff, ...(submitter === ff ? [] : [submitter])].flatMap((f) => Object.entries(f.store.writes));
+  const total = () => allWrites().reduce((a, [, n]) => a + n, 0);
+  const writesBefore = total();
   const owner = `bench-${randomBytes(4).toString('hex')}`;
   const limit = pLimit(10);
   const t0 = Date.now();
-  const ids = await Promise.all(Array.from({ length: TASKS }, (_, i) => limit(() => ff.submit('bench.noop', { i }, { ownerUid: owner }))));
+  const ids = await Promise.all(Array.from({ length: TASKS }, (_, i) => limit(() => submitter.submit('bench.noop', { i }, { ownerUid: owner }))));
   const deadline = Date.now() + 120_000;
   while ((await ff.count({ ownerUid: owner, status: 'completed' })) < TASKS && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
   const tasks = await Promise.all(ids.map((id) => ff.get(id)));
   const completed = tasks.filter((t) => t.status === 'completed');
   const lastDone = Math.max(...completed.map((t) => t.completedAt!.getTime()));
   const startLatency = completed.map((t) => t.startedAt!.getTime() - t.createdAt.getTime());
-  const writes = Object.values(ff.store.writes).reduce((a, b) => a + b, 0) - writesBefore;
+  const writes = total() - writesBefore;
+  const writesByKind: Record<string, number> = {};
+  for (const [kind, n] of allWrites()) if (n > 0) writesByKind[kind] = (writesByKind[kind] ?? 0) + n;
   await ff.shutdown();
   await stop();
   emit({
@@ -57,7 +67,7 @@ async function measure(name: string, db: Firestore, executor: ExecutorFactory, p
     tasksPerSecond: round(completed.length / ((lastDone - t0) / 1000)),
     submitToStartMs: { p50: round(quantile(startLatency, 0.5)), p95: round(quantile(startLatency, 0.95)) },
     writesPerTask: round(writes / TASKS, 2),
-    writesByKind: Object.fromEntries(Object.entries(ff.store.writes).filter(([, n]) => n > 0)),
+    writesByKind,
     duplicateExecutions: [...runs.values()].reduce((a, n) => a + Math.max(0, n - 1), 0),
     bar: { writesPerTask: 'equal to in-process', duplicateExecutions: 0 },
   });
@@ -95,6 +105,10 @@ export async function run(): Promise<void> {
     },
   );
 
-  log(`in-process: ${TASKS} no-op tasks, concurrency ${CONCURRENCY}`);
+  log(`in-process: ${TASKS} no-op tasks, concurrency ${CONCURRENCY}, submitted by the executor's own fireflow`);
   await measure('in-process', freshFirestore('ct-inprocess'), inProcess({ concurrency: CONCURRENCY }));
+  // What a Cloud Tasks worker always is: a process other than the one that submitted. The submitter cannot create
+  // the task already claimed (that is the in-process executor's shortcut for its own submits), so the worker claims.
+  log(`in-process: ${TASKS} no-op tasks, concurrency ${CONCURRENCY}, submitted by another fireflow (no executor)`);
+  await measure('in-process-separate-submitter', freshFirestore('ct-separate'), inProcess({ concurrency: CONCURRENCY }), undefined, true);
 }

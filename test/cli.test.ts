@@ -95,6 +95,16 @@ describe('fireflow process', () => {
     expect((await server.db.collection('audio').get()).size).toBe(before);
   });
 
+  it('a recording the pipeline cannot read: the failure in one line on stderr, exit 1', async () => {
+    // A WAV header with no audio behind it: it passes the CLI's check of the first bytes, reassembly refuses it.
+    const broken = join(dir, 'broken.wav');
+    await writeFile(broken, Buffer.concat([Buffer.from('RIFF\x24\x00\x00\x00WAVEfmt ', 'latin1'), Buffer.alloc(2000, 7)]));
+    const r = await fireflow(['process', broken]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^fireflow: task \S+ failed: .+\n$/);
+    expect(r.stdout).toMatch(/^\s*\d+%\s+failed/m);
+  });
+
   it('Ctrl-C cancels the running task, says so, and exits 130', async () => {
     // A recording long enough to still be transcribing when the signal comes.
     const long = join(dir, 'long.wav');
