@@ -110,6 +110,11 @@ function prepareFunctions(env) {
   const r = spawnSync(process.execPath, [join(root, 'scripts/build-functions.mjs')], { stdio: ['ignore', 'ignore', 'inherit'], env });
   if (r.status !== 0) fail('could not build the functions bundle (npm --prefix functions run build)');
   env.FIREFLOW_BLOB_DIR ??= join(root, '.fireflow', 'functions-blobs');
+  // A pass-through pocketsphinx that fails once on request (test/fixtures/fault-bin): how the functions test makes a
+  // worker fail retriably. Without a request it runs the real one.
+  env.FIREFLOW_FAULT_DIR ??= join(root, '.fireflow', 'faults');
+  mkdirSync(env.FIREFLOW_FAULT_DIR, { recursive: true });
+  env.PATH = `${join(root, 'test/fixtures/fault-bin')}:${env.PATH ?? ''}`;
 }
 
 function main() {

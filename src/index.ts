@@ -20,7 +20,7 @@ export {
 } from './core/errors.js';
 export { createTestContext, type TestContext } from './core/context.js';
 export { writeInBatches, type BatchStats, type WriteInBatchesOptions } from './core/batches.js';
-export { RETRY_POLICIES, resolveRetryPolicy, backoffDelayMs, type RetryPolicyName, type RetrySpec } from './core/retry.js';
+export { RETRY_POLICIES, resolveRetryPolicy, backoffDelayMs, parseRetryOverrides, type RetryPolicyName, type RetrySpec, type RetryOverrides } from './core/retry.js';
 export { createLogger, type Logger } from './core/logger.js';
 export type { MetricsSnapshot, Outcome } from './core/metrics.js';
 export type { TaskFilter } from './core/queries.js';

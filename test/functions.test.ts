@@ -4,6 +4,8 @@
 // emulators' default project, so this file works there, apart by unique users and audio ids.
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { deleteApp, initializeApp } from 'firebase-admin/app';
 import { getFirestore } from 'firebase-admin/firestore';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,7 +13,8 @@ import { signUpUser, type User } from './api-harness.js';
 import { waitFor } from './helpers.js';
 
 const CLIP = '/usr/share/pocketsphinx/test/data/librivox/sense_and_sensibility_01_austen_64kb-0880.wav';
-const project = process.env.GCLOUD_PROJECT ?? 'demo-fireflow';
+const env = process.env;
+const project = env.GCLOUD_PROJECT ?? 'demo-fireflow';
 const app = initializeApp({ projectId: project }, `functions-test-${randomBytes(3).toString('hex')}`);
 const db = getFirestore(app);
 let base: string;
@@ -43,16 +46,23 @@ async function api(method: string, path: string, body?: unknown, headers: Record
   return { status: res.status, body: (await res.json()) as any };
 }
 
-/** Uploads `bytes` as one chunk through the HTTPS function and starts the pipeline; returns the pipeline task id. */
-async function startProcessing(bytes: Buffer): Promise<string> {
+/** Uploads `bytes` as one chunk through the HTTPS function; returns the audio id. */
+async function upload(bytes: Buffer): Promise<string> {
   const created = await api('POST', '/audio', { contentType: 'audio/wav', chunkCount: 1, totalBytes: bytes.length, sha256: sha(bytes) });
   expect(created.status).toBe(201);
   const put = await api('PUT', `/audio/${created.body.audioId}/chunks/0`, bytes, { 'content-type': 'application/octet-stream', 'x-chunk-sha256': sha(bytes) });
   expect(put.status).toBe(200);
-  const started = await api('POST', '/audio/process', { audioId: created.body.audioId });
-  expect(started.status).toBe(202);
+  return created.body.audioId as string;
+}
+
+/** Starts the pipeline (or the stages named) on an uploaded recording; returns the pipeline task id. */
+async function processAudio(audioId: string, options: { stages?: string[]; idempotencyKey?: string } = {}): Promise<string> {
+  const started = await api('POST', '/audio/process', { audioId, ...options });
+  expect(started.status, JSON.stringify(started.body)).toBe(202);
   return started.body.taskId as string;
 }
+
+const startProcessing = async (bytes: Buffer) => processAudio(await upload(bytes));
 
 /** The pipeline task once it is completed, failed or cancelled, read through the API. */
 function finished(taskId: string, what: string, timeoutMs: number): Promise<any> {
@@ -120,4 +130,33 @@ describe('Cloud Functions in the emulators', () => {
     const stage = await api('GET', `/tasks/${taskId}.reassemble`);
     expect(stage.body).toMatchObject({ status: 'failed', attempt: 1, error: { retriable: false } });
   }, 90_000);
+  it('a retriable failure in the worker is retried on our backoff (no attempt before its runAfter), then succeeds', async () => {
+    // The next pocketsphinx run in the worker fails (test/fixtures/fault-bin): a plain error, so a retriable one.
+    const marker = join(env.FIREFLOW_FAULT_DIR!, 'fail-next-transcription');
+    await writeFile(marker, '');
+    const taskId = await startProcessing(readFileSync(CLIP));
+    const failures: { attempt: number; runAfter: number; retriable: boolean; message: string }[] = [];
+    const starts = new Map<number, number>();
+    const stop = db.doc(`processing_tasks/${taskId}.transcribe`).onSnapshot((s) => {
+      const d = s.data();
+      if (!d) return;
+      if (d.status === 'running') starts.set(d.attempt, d.startedAt.toMillis());
+      if (d.status === 'pending' && d.error && d.runAfter && !failures.some((f) => f.attempt === d.attempt)) {
+        failures.push({ attempt: d.attempt, runAfter: d.runAfter.toMillis(), retriable: d.error.retriable, message: d.error.message });
+      }
+    });
+    let done: any;
+    try {
+      done = await finished(taskId, 'the retried transcription', 120_000);
+    } finally {
+      stop();
+      await rm(marker, { force: true });
+    }
+    expect(done.status).toBe('completed');
+    expect(failures).toEqual([{ attempt: 1, runAfter: expect.any(Number), retriable: true, message: expect.stringContaining('pocketsphinx exited with 3') }]);
+    const stage = await api('GET', `/tasks/${taskId}.transcribe`);
+    expect(stage.body).toMatchObject({ status: 'completed', attempt: 2 });
+    // The second attempt started no earlier than the runAfter our backoff set: Cloud Tasks delivered it on our schedule.
+    expect(starts.get(2)).toBeGreaterThanOrEqual(failures[0]!.runAfter);
+  }, 180_000);
 });

@@ -7,6 +7,7 @@
 //                          every other type runs in the instance that starts it
 //   FIREFLOW_BUCKET        Cloud Storage bucket for uploads and audio (default: {project}.appspot.com)
 //   FIREFLOW_BLOB_DIR      a local directory instead (the emulators and tests)
+//   FIREFLOW_RETRY_POLICIES  JSON overrides of the retry presets, e.g. {"long_running":{"baseDelayMs":60000}}
 import { initializeApp } from 'firebase-admin/app';
 import { getAuth } from 'firebase-admin/auth';
 import { getFirestore } from 'firebase-admin/firestore';
@@ -28,6 +29,7 @@ import {
   firebaseAuthenticator,
   hybrid,
   inProcess,
+  parseRetryOverrides,
   questionConfigFromEnv,
   transcriberConfigFromEnv,
   type BlobStore,
@@ -50,6 +52,7 @@ const remoteTypes = (env.FIREFLOW_REMOTE_TYPES ?? 'audio.transcribe').split(',')
 
 const fireflow = createFireflow({
   firestore: db,
+  retryPolicies: parseRetryOverrides(env.FIREFLOW_RETRY_POLICIES),
   pipelines: [audioPipeline({ db, blobs, transcriber: createTranscriber(transcriberConfigFromEnv()), text: { questions: createQuestionGenerator(questionConfigFromEnv()) } })],
   executor: hybrid({
     // Light stages run in the instance that advances the pipeline; it keeps working for them only while it serves

@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import type { ResolvedRetryPolicy } from './task.js';
 
 export const RETRY_POLICY_NAMES = ['standard', 'aggressive', 'high_priority', 'long_running', 'no_retry'] as const;
@@ -64,4 +65,25 @@ export function resolveRetryPolicy(spec: RetrySpec = 'standard', overrides: Retr
 export function backoffDelayMs(policy: ResolvedRetryPolicy, failedAttempt: number, random: () => number = Math.random): number {
   const window = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** Math.max(0, failedAttempt - 1));
   return Math.round(random() * window);
+}
+
+const overridesSchema = z
+  .record(z.enum(RETRY_POLICY_NAMES), z.object({ maxRetries: z.number().int().min(0), baseDelayMs: z.number().min(0), maxDelayMs: z.number().min(0) }).partial().strict())
+  .refine((o) => Object.keys(o).length > 0, 'name at least one preset');
+
+/**
+ * Preset overrides from configuration text (an environment variable), e.g. `{"long_running":{"baseDelayMs":2000}}`;
+ * undefined or empty gives none. Anything else that is not such an object throws a TypeError quoting it.
+ */
+export function parseRetryOverrides(text: string | undefined): RetryOverrides {
+  if (text === undefined || text.trim() === '') return {};
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new TypeError(`retry overrides must be JSON such as {"long_running":{"baseDelayMs":2000}}, got ${JSON.stringify(text)}`);
+  }
+  const parsed = overridesSchema.safeParse(value);
+  if (!parsed.success) throw new TypeError(`retry overrides ${JSON.stringify(text)} are invalid: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(top)'}: ${i.message}`).join('; ')}`);
+  return parsed.data as RetryOverrides;
 }

@@ -5,7 +5,7 @@ import { resolveInProcessOptions } from '../executors/in-process.js';
 import { createTestContext } from './context.js';
 import { defineTask } from './define.js';
 import { RetryAfterError, TaskTimeoutError } from './errors.js';
-import { backoffDelayMs, resolveRetryPolicy } from './retry.js';
+import { backoffDelayMs, parseRetryOverrides, resolveRetryPolicy } from './retry.js';
 
 describe('retry policies', () => {
   it('resolves the presets from the seeds', () => {
@@ -58,6 +58,11 @@ describe('option checking', () => {
     expect(o).toMatchObject({ sweep: true, discover: true });
     expect(() => resolveInProcessOptions({ sweep: 'no' as never })).toThrow(/sweep must be true or false, got "no"/);
     expect(() => new RetryAfterError(-1)).toThrow(/got -1/);
+    expect(parseRetryOverrides(undefined)).toEqual({});
+    expect(parseRetryOverrides('{"long_running":{"baseDelayMs":1000}}')).toEqual({ long_running: { baseDelayMs: 1000 } });
+    expect(() => parseRetryOverrides('{long_running}')).toThrow(/must be JSON such as .*got "\{long_running\}"/);
+    expect(() => parseRetryOverrides('{"slow":{"baseDelayMs":1}}')).toThrow(/invalid: slow/);
+    expect(() => parseRetryOverrides('{"standard":{"baseDelayMs":-1}}')).toThrow(/standard\.baseDelayMs/);
   });
 });
 

@@ -62,6 +62,9 @@ function isAlreadyEnqueued(error: unknown): boolean {
  * enqueues the next attempt itself (with its backoff as the schedule delay) and the delivery succeeds, so Cloud Tasks'
  * own redelivery is left for crashes, where the lease sweep also recovers the task.
  */
+/** How much before its runAfter a delivery may come and still run (after waiting), ms. */
+const EARLY_DELIVERY_WAIT_MS = 5_000;
+
 export class CloudTasksExecutor implements Executor {
   readonly id: string;
   private readonly leaseMs: number;
@@ -143,14 +146,16 @@ export class CloudTasksExecutor implements Executor {
     if (!current) return skip('no such task');
     const { task } = current;
     if (task.status !== 'pending') return skip(`it is ${task.status}`);
-    // Too early (a queue that ignored the schedule delay): refuse the delivery so Cloud Tasks brings it again later.
-    // Acknowledging it would leave the task without a dispatch, as its name cannot be enqueued again for a while.
+    // Early. Cloud Tasks schedules in whole seconds by its own clock, so a delivery a little before runAfter is normal:
+    // it waits here. Much earlier (a queue that ignored the delay) is refused, so Cloud Tasks brings it again later.
+    // Acknowledging an early delivery without running it would strand the task: its dispatch would be used up.
     const early = task.runAfter ? task.runAfter.getTime() - Date.now() : 0;
-    if (early > 1000) throw new RetryAfterError(early, `task ${JSON.stringify(taskId)} was delivered ${Math.ceil(early / 1000)} s before its runAfter`);
+    if (early > EARLY_DELIVERY_WAIT_MS) throw new RetryAfterError(early, `task ${JSON.stringify(taskId)} was delivered ${Math.ceil(early / 1000)} s before its runAfter`);
+    if (early > 0) await new Promise((resolve) => setTimeout(resolve, early));
     const def = this.runtime.definitions.get(task.type);
     if (!def) throw new Error(`no handler for task type ${JSON.stringify(task.type)} in this worker: register it with createFireflow({tasks})`);
     const claimed = await this.runtime.store.claim(taskId, this.id, this.leaseMs, current);
-    if (!claimed) return skip('another delivery claimed it first');
+    if (!claimed) return skip('it changed before this delivery could claim it (another delivery claimed it, or it was cancelled)');
     const attempt = new Attempt(this.runtime, claimed.task, claimed.lease, def, { leaseMs: this.leaseMs, progressIntervalMs: this.progressIntervalMs });
     this.attempts.set(taskId, attempt);
     try {
