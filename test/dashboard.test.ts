@@ -108,6 +108,9 @@ describe('dashboard', () => {
     await word.click();
     const position = await page.evaluate(() => document.getElementById('player').currentTime);
     expect(Math.abs(position - start)).toBeLessThan(0.1);
+    // ...and the word under the playhead is highlighted (it may have moved on if playback started).
+    await page.waitForSelector('#transcript button.word.playing', { timeout: 5_000 });
+    expect(Number(await page.locator('#transcript button.word.playing').getAttribute('data-start'))).toBeGreaterThanOrEqual(start);
     expect((await server.fireflow.get(taskId!)).status).toBe('completed');
     await page.screenshot({ path: join(ARTIFACTS, 'dashboard-completed.png'), fullPage: true });
     await page.close();

@@ -43,6 +43,26 @@ let shownTaskId: string | undefined;
 /** Which results are on screen: the audio id and the completed stages they were fetched after. */
 let resultsKey = '';
 let audioUrl: { audioId: string; url: string } | undefined;
+/** The transcript's word buttons with their times, in order: the one under the playhead is highlighted. */
+let wordSpans: { start: number; end: number; el: HTMLElement }[] = [];
+let playing: HTMLElement | undefined;
+
+function highlightAt(seconds: number): void {
+  // The last word starting at or before the playhead (binary search), if the playhead is still inside it.
+  let lo = 0;
+  let hi = wordSpans.length - 1;
+  let found = -1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    if (wordSpans[mid]!.start <= seconds) [found, lo] = [mid, mid + 1];
+    else hi = mid - 1;
+  }
+  const word = found >= 0 && seconds < wordSpans[found]!.end ? wordSpans[found]!.el : undefined;
+  if (word === playing) return;
+  playing?.classList.remove('playing');
+  word?.classList.add('playing');
+  playing = word;
+}
 
 function statusBadge(task: WatchedTask): HTMLElement {
   return h('span', { className: `status ${task.status}`, textContent: task.cancelRequested && task.status === 'running' ? 'cancelling' : task.status });
@@ -158,10 +178,13 @@ async function showResults(audioId: string, done: string[]): Promise<void> {
   fill('questions', results.questions, 'questions', (q) => h('li', {}, q.prompt, ' ', timeButton(q.startSeconds), h('details', {}, h('summary', { textContent: 'answer' }), q.answer)));
   fill('chunks', results.chunks, 'chunk', (c) => h('li', {}, timeButton(c.startSeconds, `${clock(c.startSeconds)}–${clock(c.endSeconds)}`), ` ${c.wordCount} words · ${c.topTerms.join(', ')}`));
   const words = results.transcript?.words;
+  wordSpans = [];
+  playing = undefined;
   byId('transcript').replaceChildren(
     ...(words ?? []).flatMap((w) => {
       const b = h('button', { type: 'button', className: 'word', textContent: w.word, title: `${w.start.toFixed(2)} s`, dataset: { start: String(w.start) } });
       b.addEventListener('click', () => play(w.start));
+      wordSpans.push({ start: w.start, end: w.end, el: b });
       return [b, ' '];
     }),
     ...(words ? [] : [notYet('transcribe')]),
@@ -232,6 +255,8 @@ async function start(): Promise<void> {
     const file = input.files?.[0];
     if (file) void upload(file).finally(() => (input.value = ''));
   });
+  const player = byId<HTMLAudioElement>('player');
+  for (const event of ['timeupdate', 'seeked']) player.addEventListener(event, () => highlightAt(player.currentTime));
   byId('cancel-button').addEventListener('click', () => void act('cancel'));
   byId('retry-button').addEventListener('click', () => void act('retry'));
   window.addEventListener('hashchange', route);
