@@ -8,7 +8,7 @@ import { resolveRetryPolicy, type RetryOverrides } from './core/retry.js';
 import { DEFAULT_RETENTION_MS, TaskStore, withoutUndefined, type ListOptions, type TaskPage } from './core/store.js';
 import { IS_TERMINAL, TASKS_COLLECTION, TASK_STATUSES, newTask, zodIssues, type QueueName, type Task } from './core/task.js';
 import type { ExecutorRuntime } from './executors/attempt.js';
-import type { Executor, ExecutorFactory } from './executors/executor.js';
+import { sweepOnce, type Executor, type ExecutorFactory } from './executors/executor.js';
 import type { PipelineDefinition } from './pipeline/define.js';
 import { PipelineRunner } from './pipeline/runner.js';
 
@@ -127,11 +127,8 @@ export class Fireflow {
    * a scheduled job calls this instead and the executors run with `sweep: false`.
    */
   async sweep(): Promise<{ requeued: number; settled: number; pipelinesDue: number }> {
-    const { requeued, settled, due } = await this.store.sweepExpired();
-    for (const v of requeued) this.executor?.enqueue(v);
-    const runner = this.runner;
-    if (runner) await Promise.all([...settled.map((t) => runner.settled(t)), ...due.map((v) => runner.advance(v.task.id))]);
-    return { requeued: requeued.length, settled: settled.length, pipelinesDue: due.length };
+    const swept = await sweepOnce({ store: this.store, pipelines: this.runner }, (v) => this.executor?.enqueue(v));
+    return { ...swept, requeued: swept.requeued.length };
   }
 
   /** Stops taking work, lets running tasks finish within the grace period, then releases them. */

@@ -3,9 +3,11 @@
 // uploads recordings through the API with per-chunk progress.
 import {
   ApiCallError,
+  clock,
   connectClient,
   fetchClientConfig,
   fireflowApi,
+  orderedStages,
   watchTask,
   watchTasks,
   type AudioResults,
@@ -20,7 +22,6 @@ const TERMINAL = new Set(['completed', 'failed', 'cancelled']);
 const STAGE_COLORS: Record<string, string> = { reassemble: '#64748b', transcribe: '#3b82f6', chunk: '#10b981', graph: '#8b5cf6', chapters: '#f59e0b', questions: '#ec4899' };
 
 const byId = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
-const clock = (s: number) => `${Math.floor(s / 60)}:${String(Math.floor(s % 60)).padStart(2, '0')}`;
 
 function h<K extends keyof HTMLElementTagNameMap>(tag: K, props: Partial<HTMLElementTagNameMap[K]> & { dataset?: Record<string, string> } = {}, ...children: (Node | string)[]): HTMLElementTagNameMap[K] {
   const { dataset, ...rest } = props;
@@ -92,10 +93,6 @@ function renderList(tasks: WatchedTask[]): void {
   );
 }
 
-function stagesOf(task: WatchedTask) {
-  return Object.entries(task.stages ?? {}).filter(([, s]) => s.selected !== false).sort(([, a], [, b]) => a.index - b.index);
-}
-
 function renderTask(task: WatchedTask | null): void {
   if (!task) return;
   byId('task-title').textContent = task.id;
@@ -107,7 +104,7 @@ function renderTask(task: WatchedTask | null): void {
   byId<HTMLButtonElement>('cancel-button').disabled = TERMINAL.has(task.status) || task.cancelRequested;
   byId<HTMLButtonElement>('retry-button').disabled = !(task.status === 'failed' || task.status === 'cancelled');
 
-  const stages = stagesOf(task);
+  const stages = orderedStages(task.stages);
   const total = stages.reduce((sum, [, s]) => sum + (s.seconds ?? 0), 0);
   byId('timeline').replaceChildren(
     ...stages.filter(([, s]) => s.seconds != null).map(([id, s]) => {

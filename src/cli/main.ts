@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { fireflowApi, type ApiTask } from '../client/api.js';
 import { connectClient, fetchClientConfig, type Connected } from '../client/connect.js';
+import { orderedStages } from '../client/format.js';
 import { BadInputError, EXIT, EXIT_CODES_HELP, exitCodeOf } from './errors.js';
 import { processFile, readRecording } from './process.js';
 import { packageRoot } from './package-root.js';
@@ -81,8 +82,7 @@ async function connect(values: Values): Promise<{ session: Connected; api: Retur
 function taskLines(t: ApiTask): string[] {
   const lines = [`task ${t.id}  ${t.type}  ${t.status}  ${Math.floor(t.progress)}%${t.currentStep ? `  (${t.currentStep})` : ''}`];
   if (t.createdAt) lines.push(`  created    ${t.createdAt}${t.completedAt ? `, finished ${t.completedAt}` : ''}`);
-  for (const [id, s] of Object.entries(t.stages ?? {}).sort(([, a], [, b]) => a.index - b.index)) {
-    if (s.selected === false) continue;
+  for (const [id, s] of orderedStages(t.stages)) {
     lines.push(`  ${id.padEnd(11)}${s.status.padEnd(10)} ${String(Math.floor(s.progress)).padStart(3)}%${s.seconds != null ? `  ${s.seconds.toFixed(1)} s` : ''}`);
   }
   if (t.error) lines.push(`  error      ${t.error.name}: ${t.error.message}${t.error.retriable ? '' : ' (not retriable)'}`);

@@ -1,6 +1,7 @@
 // What the CLI prints: live progress of a pipeline task (bars redrawn in place on a terminal, one line per change
 // otherwise) and the summary of a finished recording.
 import type { AudioResults } from '../client/api.js';
+import { clock, orderedStages } from '../client/format.js';
 import type { WatchedTask } from '../client/watch-task.js';
 
 export interface ProgressView {
@@ -19,23 +20,15 @@ interface Writable {
 
 const BAR = 24;
 
-export const clock = (seconds: number) => `${Math.floor(seconds / 60)}:${String(Math.floor(seconds % 60)).padStart(2, '0')}`;
-
 function bar(percent: number): string {
   const filled = Math.round((Math.max(0, Math.min(100, percent)) / 100) * BAR);
   return `${'█'.repeat(filled)}${'░'.repeat(BAR - filled)}`;
 }
 
-function stagesOf(task: WatchedTask) {
-  return Object.entries(task.stages ?? {})
-    .filter(([, s]) => s.selected !== false)
-    .sort(([, a], [, b]) => a.index - b.index);
-}
-
 /** The lines a terminal shows for a task: the whole pipeline, then one bar per stage. */
 function barLines(task: WatchedTask): string[] {
   const head = `task ${task.id}  ${bar(task.progress)} ${String(Math.floor(task.progress)).padStart(3)}%  ${task.status}${task.cancelRequested && task.status === 'running' ? ' (cancelling)' : ''}`;
-  const stages = stagesOf(task).map(([id, s]) => {
+  const stages = orderedStages(task.stages).map(([id, s]) => {
     const time = s.seconds != null ? `  ${s.seconds.toFixed(1)} s` : '';
     return `  ${id.padEnd(11)} ${bar(s.progress)} ${String(Math.floor(s.progress)).padStart(3)}%  ${s.status}${time}`;
   });
@@ -44,7 +37,7 @@ function barLines(task: WatchedTask): string[] {
 
 /** One line for logs and pipes: whole-pipeline progress, status, and each stage's state. */
 export function progressLine(task: WatchedTask): string {
-  const stages = stagesOf(task)
+  const stages = orderedStages(task.stages)
     .map(([id, s]) => `${id} ${s.status === 'running' ? `${Math.floor(s.progress)}%` : s.status}`)
     .join(', ');
   return `${String(Math.floor(task.progress)).padStart(3)}%  ${task.status.padEnd(9)} ${stages}`;

@@ -33,3 +33,19 @@ export interface Reservation {
 }
 
 export type ExecutorFactory = (runtime: ExecutorRuntime) => Executor;
+
+/**
+ * One lease sweep: tasks whose executor died are re-queued (each handed to `requeue`), the pipelines of the tasks it
+ * ended are settled, and pipelines past their check-back time are reconciled. The in-process executor runs it on a
+ * timer; `fireflow.sweep()` runs it on demand (a scheduled function).
+ */
+export async function sweepOnce(
+  runtime: Pick<ExecutorRuntime, 'store' | 'pipelines'>,
+  requeue: (v: Versioned) => void,
+): Promise<{ requeued: Versioned[]; settled: number; pipelinesDue: number }> {
+  const { requeued, settled, due } = await runtime.store.sweepExpired();
+  for (const v of requeued) requeue(v);
+  const pipelines = runtime.pipelines;
+  if (pipelines) await Promise.all([...settled.map((t) => pipelines.settled(t)), ...due.map((v) => pipelines.advance(v.task.id))]);
+  return { requeued, settled: settled.length, pipelinesDue: due.length };
+}

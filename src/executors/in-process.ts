@@ -6,7 +6,7 @@ import { PENDING_QUERY, applyEquals, applyOrder } from '../core/queries.js';
 import type { ClaimOffer, Claimed, Lease, Versioned } from '../core/store.js';
 import { QUEUE_NAMES, type QueueName, type Task } from '../core/task.js';
 import { Attempt, type ExecutorRuntime } from './attempt.js';
-import type { Executor, ExecutorFactory, Reservation } from './executor.js';
+import { sweepOnce, type Executor, type ExecutorFactory, type Reservation } from './executor.js';
 import { Heap } from './heap.js';
 
 export interface InProcessOptions {
@@ -413,14 +413,10 @@ export class InProcessExecutor implements Executor {
 
   private sweep(): void {
     if (this.sweeping || this.state !== 'running') return;
-    const { store, log, pipelines } = this.runtime;
-    this.sweeping = store
-      .sweepExpired()
-      .then(async ({ requeued, settled, due }) => {
+    const { log } = this.runtime;
+    this.sweeping = sweepOnce(this.runtime, (v) => this.add(v, false))
+      .then(({ requeued }) => {
         if (requeued.length) log.info('re-queued tasks of lost executors', { count: requeued.length, ids: requeued.map((v) => v.task.id) });
-        for (const v of requeued) this.add(v, false);
-        if (!pipelines) return;
-        await Promise.all([...settled.map((t) => pipelines.settled(t)), ...due.map((v) => pipelines.advance(v.task.id))]);
       })
       .catch((error: unknown) => {
         log.warn('lease sweep failed', { error: String(error) });
