@@ -95,7 +95,6 @@ export async function processFile(options: ProcessFileOptions): Promise<WatchedT
         reject(interrupt.signal.reason);
       });
     });
-    view.done();
     if (finished.status === 'cancelled') {
       if (interrupts > 0) {
         out.write(`task ${finished.id} cancelled\n`);

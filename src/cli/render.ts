@@ -8,8 +8,6 @@ export interface ProgressView {
   update(task: WatchedTask): void;
   /** A line of its own (upload progress, a notice); on a terminal it goes above the bars. */
   note(line: string): void;
-  /** Leaves the last state on screen. */
-  done(): void;
 }
 
 interface Writable {
@@ -54,7 +52,6 @@ export function progressView(out: Writable): ProgressView {
         last = line;
       },
       note: (line) => out.write(`${line}\n`),
-      done() {},
     };
   }
   let drawn = 0;
@@ -80,7 +77,6 @@ export function progressView(out: Writable): ProgressView {
       drawn = 0;
       if (lines.length) draw();
     },
-    done() {},
   };
 }
 

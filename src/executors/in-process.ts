@@ -335,6 +335,10 @@ export class InProcessExecutor implements Executor {
     }
     if (!claimed) {
       this.queues[queue].active--;
+      // Not due yet by this clock: the timer fired early (Node's loop time lags the wall clock when the loop is busy)
+      // or runAfter moved. Wait again rather than drop the task; any other refusal means it is not ours to run.
+      const runAfter = entry.v.task.runAfter?.getTime() ?? 0;
+      if (runAfter > Date.now()) this.add(entry.v, entry.fromListener);
       this.pump();
       return;
     }
