@@ -19,10 +19,9 @@ import type { Word } from '../src/transcribe/transcriber.js';
 import { textProblems } from '../src/text/check.js';
 import { TEXT_STAGES } from '../src/text/stages.js';
 import { loadChapters, loadChunks, loadGraph, loadQuestions } from '../src/text/store.js';
-import { emulatorProject, waitFor } from './helpers.js';
+import { LIBRIVOX, emulatorProject, waitFor } from './helpers.js';
 
 const { db, projectId } = emulatorProject('audiopipe');
-const LIBRIVOX = '/usr/share/pocketsphinx/test/data/librivox';
 const dir = await mkdtemp(join(tmpdir(), 'fireflow-audiopipe-'));
 const blobs = new FsBlobStore(join(dir, 'blobs'));
 const cleanup: Array<() => unknown> = [];

@@ -1,7 +1,7 @@
 // `fireflow process` as a user runs it: the bin in a child process against a local server (API + executor) on the
 // emulators, in a pseudo-terminal (util-linux `script`) and through a pipe; its summary, its exit codes (0, 2, 130)
 // and what Ctrl-C leaves in Firestore.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -10,10 +10,9 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalServer, type LocalServer } from '../src/cli/serve.js';
 import { createLogger } from '../src/core/logger.js';
-import { waitFor } from './helpers.js';
+import { LIBRIVOX, librivoxRecording, waitFor } from './helpers.js';
 
 const BIN = fileURLToPath(new URL('../bin/fireflow.mjs', import.meta.url));
-const LIBRIVOX = '/usr/share/pocketsphinx/test/data/librivox';
 const CLIP = join(LIBRIVOX, 'sense_and_sensibility_01_austen_64kb-0880.wav'); // 3 s
 
 let server: LocalServer;
@@ -107,9 +106,7 @@ describe('fireflow process', () => {
 
   it('Ctrl-C cancels the running task, says so, and exits 130', async () => {
     // A recording long enough to still be transcribing when the signal comes.
-    const long = join(dir, 'long.wav');
-    const clips = spawnSync('sh', ['-c', `ls ${LIBRIVOX}/*.wav`], { encoding: 'utf8' }).stdout.trim().split('\n');
-    expect(spawnSync('sox', [...clips, ...clips, ...clips, long]).status).toBe(0);
+    const long = librivoxRecording(join(dir, 'long.wav'), 3);
     let sent = false;
     const r = await fireflow(['process', long], {
       onStdout: (text, child) => {

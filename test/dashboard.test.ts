@@ -1,9 +1,8 @@
 // The dashboard in Chromium (playwright-core driving Debian's chromium, located or installed by `npm test`): upload a
 // recording from the page, watch its task move live, see the results; cancel a running task from the page.
 // Screenshots go to test-artifacts/.
-import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,12 +11,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureDashboard } from '../scripts/build-dashboard.mjs';
 import { startLocalServer, type LocalServer } from '../src/cli/serve.js';
 import { createLogger } from '../src/core/logger.js';
+import { librivoxRecording } from './helpers.js';
 
 // The callbacks passed to page.evaluate run in the page; these names are the page's (declared here for this module
 // only, so the DOM types do not leak into the Node-typed rest of the project).
 declare const document: any, window: any, location: any, MutationObserver: any;
 
-const LIBRIVOX = '/usr/share/pocketsphinx/test/data/librivox';
 const ARTIFACTS = fileURLToPath(new URL('../test-artifacts/', import.meta.url));
 /** What Chromium needs to start as root in a container with no network (see DEVELOPERS.md). */
 export const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
@@ -33,11 +32,8 @@ beforeAll(async () => {
   const executablePath = process.env.FIREFLOW_CHROMIUM;
   if (!executablePath) throw new Error('FIREFLOW_CHROMIUM is not set: run with `npm test` (it locates or installs Chromium)');
   dir = await mkdtemp(join(tmpdir(), 'fireflow-dashboard-'));
-  const clips = (await readdir(LIBRIVOX)).filter((f) => f.endsWith('.wav')).sort().map((f) => join(LIBRIVOX, f));
-  chapter = join(dir, 'chapter.wav');
-  longer = join(dir, 'longer.wav');
-  expect(spawnSync('sox', [...clips, chapter]).status).toBe(0);
-  expect(spawnSync('sox', [chapter, chapter, chapter, longer]).status).toBe(0);
+  chapter = librivoxRecording(join(dir, 'chapter.wav'));
+  longer = librivoxRecording(join(dir, 'longer.wav'), 3);
   await ensureDashboard();
   server = await startLocalServer({ port: 0, projectId: `demo-dashboard-${randomBytes(3).toString('hex')}`, dataDir: join(dir, 'data'), handleSignals: false, logger: createLogger({ silent: true }) });
   expect(server.dashboardBuilt).toBe(true);

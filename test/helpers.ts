@@ -1,4 +1,7 @@
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { deleteApp, initializeApp, type App } from 'firebase-admin/app';
 import { getFirestore, type Firestore } from 'firebase-admin/firestore';
 import { afterAll } from 'vitest';
@@ -45,4 +48,15 @@ export function latch(): { open: () => void; wait: Promise<void> } {
   let open!: () => void;
   const wait = new Promise<void>((r) => (open = r));
   return { open, wait };
+}
+
+/** Debian's pocketsphinx-testdata: five LibriVox clips (public domain, 25 s in all) with reference transcripts. */
+export const LIBRIVOX = '/usr/share/pocketsphinx/test/data/librivox';
+
+/** The LibriVox clips joined by sox into `out`, `times` over (25 s each time); returns `out`. */
+export function librivoxRecording(out: string, times = 1): string {
+  const clips = readdirSync(LIBRIVOX).filter((f) => f.endsWith('.wav')).sort().map((f) => join(LIBRIVOX, f));
+  const r = spawnSync('sox', [...Array.from({ length: times }, () => clips).flat(), out], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`sox could not join the LibriVox clips: ${r.stderr.trim()}`);
+  return out;
 }

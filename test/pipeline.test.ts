@@ -276,36 +276,37 @@ describe('pipelines', () => {
     expect(await ff.store.get(stageTaskId(id, 'big'))).toBeNull();
   });
 
-  it('a pipeline whose advance was lost is found by the sweep after its check-back time and finishes', async () => {
-    const f = fixture('lost', {});
-    const quick = definePipeline({ type: 'lost', params: z.object({ n: z.number() }), stages: f.pipeline.stages.map((s) => ({ ...s, hasOutput: undefined })), checkIntervalMs: 500 });
-    // A process that runs the stage tasks but does not know the pipeline: its stage completes, nothing advances.
+  /**
+   * A pipeline whose first stage completed in a process that does not know the pipeline, so nothing advanced it:
+   * what a crash between a stage's outcome and the advance leaves behind.
+   */
+  async function lostPipeline(type: string, checkIntervalMs: number) {
+    const f = fixture(type, {});
+    const quick = definePipeline({ type, params: z.object({ n: z.number() }), stages: f.pipeline.stages.map((s) => ({ ...s, hasOutput: undefined })), checkIntervalMs });
     const unaware = await start({ tasks: quick.stages.map((s) => s.task) });
     const submitter = createFireflow({ firestore: db, pipelines: [quick] });
-    const id = await submitter.submit('lost', { n: 1 });
-    await sleep(300);
+    const id = await submitter.submit(type, { n: 1 });
+    await sleep(300); // time for any executor that wrongly discovers it to claim it
     const child = await waitFor(() => unaware.store.get(stageTaskId(id, 'a')), 'stage a to exist');
     expect(child.status).toBe('pending'); // created for an executor to discover; the unaware one has discover off
     unaware.executor!.enqueue((await unaware.store.read(child.id))!);
     await waitFor(async () => (await unaware.get(child.id)).status === 'completed', 'stage a to complete');
+    return { runs: f.runs, quick, submitter, id };
+  }
+
+  it('a pipeline whose advance was lost is found by the sweep after its check-back time and finishes', async () => {
+    const { runs, quick, submitter, id } = await lostPipeline('lost', 500);
     await sleep(100);
     expect((await submitter.get(id)).stages!.a!.status).toBe('running'); // nobody advanced it
 
     const aware = await start({ pipelines: [quick] }, { sweepIntervalMs: 100 });
     const done: Task = await finished(aware, id);
     expect(done.status).toBe('completed');
-    expect(f.runs).toEqual({ a: 1, b: 1, c: 1 });
+    expect(runs).toEqual({ a: 1, b: 1, c: 1 });
   });
-  it('with the executor sweep off, the lost pipeline waits for fireflow.sweep() (what the scheduled function calls)', async () => {
-    const f = fixture('lost-scheduled', {});
-    const quick = definePipeline({ type: 'lost-scheduled', params: z.object({ n: z.number() }), stages: f.pipeline.stages.map((s) => ({ ...s, hasOutput: undefined })), checkIntervalMs: 300 });
-    const unaware = await start({ tasks: quick.stages.map((s) => s.task) });
-    const submitter = createFireflow({ firestore: db, pipelines: [quick] });
-    const id = await submitter.submit('lost-scheduled', { n: 1 });
-    const child = await waitFor(() => unaware.store.get(stageTaskId(id, 'a')), 'stage a to exist');
-    unaware.executor!.enqueue((await unaware.store.read(child.id))!);
-    await waitFor(async () => (await unaware.get(child.id)).status === 'completed', 'stage a to complete');
 
+  it('with the executor sweep off, the lost pipeline waits for fireflow.sweep() (what the scheduled function calls)', async () => {
+    const { runs, quick, id } = await lostPipeline('lost-scheduled', 300);
     const aware = await start({ pipelines: [quick] }, { sweepIntervalMs: 50, sweep: false });
     await sleep(800); // well past the check-back time and many sweep intervals
     expect((await aware.get(id)).stages!.a!.status).toBe('running'); // no timer swept it
@@ -313,6 +314,6 @@ describe('pipelines', () => {
     expect(swept).toMatchObject({ requeued: 0, pipelinesDue: 1 });
     const done: Task = await finished(aware, id);
     expect(done.status).toBe('completed');
-    expect(f.runs).toEqual({ a: 1, b: 1, c: 1 });
+    expect(runs).toEqual({ a: 1, b: 1, c: 1 });
   });
 });
