@@ -4,6 +4,7 @@ import { u00 } from '../src/text/u00.js';
 import { segmentationScore } from '../src/text/metrics.js';
 import { seededRandom } from '../src/text/random.js';
 import { contentStems } from '../src/text/terms.js';
+import { associatedStems } from '../src/text/wordnet.js';
 import { loadBrown, type BrownText } from './brown.js';
 
 /**
@@ -28,11 +29,22 @@ const PUBLISHED = {
   textTiling: { '3-11': 46 },
 } as const;
 
-/** `u00` is the default (DCM word model); `u00-laplace` the published model; `c99` Choi's. */
+interface Sentences {
+  /** Content stems per sentence. */
+  bags: string[][];
+  /** WordNet gloss stems of the content words, per sentence. */
+  associations: string[][];
+}
+
+/**
+ * `u00` is the default (DCM word model plus the WordNet association channel); `u00-words` the same without the
+ * associations (the default before them); `u00-laplace` the published model; `c99` Choi's.
+ */
 const SEGMENTERS = {
-  u00: (bags: string[][], segments?: number) => u00(bags, { segments }),
-  'u00-laplace': (bags: string[][], segments?: number) => u00(bags, { segments, model: 'laplace' }),
-  c99: (bags: string[][], segments?: number) => c99(bags, { segments }),
+  u00: (s: Sentences, segments?: number) => u00(s.bags, { segments, associations: s.associations }),
+  'u00-words': (s: Sentences, segments?: number) => u00(s.bags, { segments }),
+  'u00-laplace': (s: Sentences, segments?: number) => u00(s.bags, { segments, model: 'laplace' }),
+  c99: (s: Sentences, segments?: number) => c99(s.bags, { segments }),
 } as const;
 
 interface Document {
@@ -60,7 +72,7 @@ export async function run(args: string[]): Promise<void> {
   for (const config of CONFIGURATIONS) {
     const random = seededRandom(seed + config.min * 100 + config.max);
     const docs = Array.from({ length: config.documents }, () => makeDocument(texts, config.min, config.max, random));
-    const bags = docs.map((doc) => doc.sentences.map(contentStems));
+    const inputs = docs.map((doc): Sentences => ({ bags: doc.sentences.map(contentStems), associations: doc.sentences.map(associatedStems) }));
     for (const [name, segment] of Object.entries(SEGMENTERS)) {
       let pk = 0;
       let windowDiff = 0;
@@ -69,13 +81,13 @@ export async function run(args: string[]): Promise<void> {
       let found = 0;
       docs.forEach((doc, d) => {
         const t0 = performance.now();
-        const hypothesis = segment(bags[d]!);
+        const hypothesis = segment(inputs[d]!);
         ms += performance.now() - t0;
         const score = segmentationScore(doc.boundaries, hypothesis, doc.sentences.length);
         pk += score.pk;
         windowDiff += score.windowDiff;
         found += hypothesis.length + 1;
-        pkKnown += segmentationScore(doc.boundaries, segment(bags[d]!, 10), doc.sentences.length).pk;
+        pkKnown += segmentationScore(doc.boundaries, segment(inputs[d]!, 10), doc.sentences.length).pk;
       });
       const n = docs.length;
       const pct = (x: number) => Math.round((x / n) * 1000) / 10;

@@ -12,6 +12,7 @@ import { clozeQuestions } from './questions.js';
 import { splitSentences } from './sentences.js';
 import { contentStems } from './terms.js';
 import { u00 } from './u00.js';
+import { associatedStems, glossStems } from './wordnet.js';
 
 /** Every stage on `words`, with the consistency check over all of it. */
 function runAll(words: Word[], durationSeconds?: number) {
@@ -74,6 +75,30 @@ describe('topic segmentation', () => {
     expect(() => u00([['a'], ['b']], { model: 'bayes' as 'dcm' })).toThrow(`model must be 'dcm' or 'laplace', got "bayes"`);
     expect(() => u00([['a'], ['b']], { prior: 0 })).toThrow('prior must be a number > 0, got 0');
     expect(() => u00([['a'], ['b']], { boundaryCostScale: -1 })).toThrow('boundaryCostScale must be a number >= 0, got -1');
+    expect(() => u00([['a'], ['b']], { associationWeight: -0.1 })).toThrow('associationWeight must be a number >= 0, got -0.1');
+    expect(() => u00([['a'], ['b']], { associations: [['x']] })).toThrow('associations has 1 entries for 2 sentences');
+  });
+
+  it('U00 places a boundary on associated words when no word repeats', () => {
+    // Every word occurs once, so the words alone say nothing; the associations say sentences 0–4 share one subject and
+    // 5–7 another.
+    const words = Array.from({ length: 8 }, (_, i) => [`w${i}a`, `w${i}b`, `w${i}c`]);
+    const associations = words.map((_, i) => (i < 5 ? ['law', 'court', 'law'] : ['food', 'oven', 'food']));
+    expect(u00(words, { segments: 2, associations })).toEqual([5]);
+    expect(u00(words, { segments: 2 })).not.toEqual([5]);
+    expect(u00(words, { segments: 2, associations, associationWeight: 0 })).toEqual(u00(words, { segments: 2 }));
+    // An empty channel changes nothing.
+    expect(u00(words, { associations: words.map(() => []) })).toEqual(u00(words));
+  });
+
+  it('WordNet glosses: the most common sense, inflections reduced, unknown words empty', () => {
+    expect(glossStems('jury')).toEqual(expect.arrayContaining(['verdict', 'court', 'law', 'evid']));
+    expect(glossStems('juries')).toEqual(glossStems('jury'));
+    expect(glossStems('baked')).toContain('oven');
+    expect(glossStems('zzzqx')).toEqual([]);
+    // The word's own stem is left out: it is already counted as a word.
+    for (const word of ['oven', 'court', 'bread']) expect(glossStems(word)).not.toContain(contentStems(word)[0]);
+    expect(associatedStems('The jury and the oven.')).toEqual(['juri', ...glossStems('jury'), 'oven', ...glossStems('oven')]);
   });
 
   it('U00 honours the size limits', () => {
@@ -152,6 +177,7 @@ describe('text stages on a transcript', () => {
     expect(() => u00([], { segments: 0 })).toThrow(/segments must be an integer >= 1, got 0/);
     expect(() => segmentTranscript(words, { minWords: 50, maxWords: 60 })).toThrow(/maxWords must be .* got 60/);
     expect(() => segmentTranscript(words, { segmenter: 'bert' as 'u00' })).toThrow(/segmenter must be 'u00' or 'c99', got "bert"/);
+    expect(() => segmentTranscript(words, { associations: 'glove' as 'none' })).toThrow(/associations must be 'wordnet' or 'none', got "glove"/);
     expect(() => buildConceptGraph(words, chunks, { minFrequency: 0 })).toThrow(/minFrequency must be an integer >= 1, got 0/);
     expect(() => buildChapters(words, chunks, graph, { maxChapters: 0 })).toThrow(/maxChapters must be an integer >= 1, got 0/);
     expect(() => clozeQuestions({ words, chunks, graph, chapters: [] }, { perChapter: 1.5 })).toThrow(/perChapter must be an integer >= 1, got 1.5/);

@@ -8,7 +8,8 @@
  * distribution), and `'dcm'` (default), the Dirichlet-compound multinomial of Eisenstein & Barzilay's (2008) BayesSeg:
  * the segment's distribution integrated out under a symmetric Dirichlet prior. DCM with prior 1 and a boundary cost
  * of 0.3·log(total words) (tuned on development documents, seed 1) cut Pk on the Brown 3–11 benchmark from 18.7 to
- * 15.9 on the reported seed; see `npm run eval -- segmentation`.
+ * 15.9 on the reported seed. An optional second channel scores associated words the same way (the chunk stage passes
+ * WordNet gloss words, weight 0.1, chosen on seeds 1 and 2): 15.9 → 14.0. See `npm run eval -- segmentation`.
  */
 
 export interface U00Options {
@@ -24,6 +25,14 @@ export interface U00Options {
   prior?: number;
   /** Boundary cost as a multiple of log(total words); higher gives fewer segments. @default 0.3 for dcm, 1 for laplace */
   boundaryCostScale?: number;
+  /**
+   * Per sentence, a second bag of terms scored like the first (DCM) and added with `associationWeight`: words
+   * associated with the sentence's words, such as their WordNet gloss stems (`associatedStems`). It lets sentences
+   * about one topic cohere without repeating a word. Not used by `'laplace'`.
+   */
+  associations?: readonly (readonly string[])[];
+  /** Weight of the `associations` channel against the words (≥ 0). @default 0.1 */
+  associationWeight?: number;
   /** Exactly this many segments instead of the most probable count (fewer if the sizes allow no more). */
   segments?: number;
   signal?: AbortSignal;
@@ -46,19 +55,20 @@ export function u00(sentences: readonly (readonly string[])[], options: U00Optio
   if (!(Number.isFinite(prior) && prior > 0)) throw new TypeError(`prior must be a number > 0, got ${JSON.stringify(options.prior)}`);
   const scale = options.boundaryCostScale ?? (model === 'dcm' ? 0.3 : 1);
   if (!(Number.isFinite(scale) && scale >= 0)) throw new TypeError(`boundaryCostScale must be a number >= 0, got ${JSON.stringify(options.boundaryCostScale)}`);
+  const associationWeight = options.associationWeight ?? 0.1;
+  if (!(Number.isFinite(associationWeight) && associationWeight >= 0)) {
+    throw new TypeError(`associationWeight must be a number >= 0, got ${JSON.stringify(options.associationWeight)}`);
+  }
+  if (options.associations && options.associations.length !== n) {
+    throw new TypeError(`associations has ${options.associations.length} entries for ${n} sentences`);
+  }
   if (n < 2 || options.segments === 1) return [];
   const size = options.sentenceWords ?? sentences.map((s) => s.length);
   if (size.length !== n) throw new TypeError(`sentenceWords has ${size.length} entries for ${n} sentences`);
 
-  const ids = new Map<string, number>();
-  const bags = sentences.map((s) =>
-    s.map((t) => {
-      let id = ids.get(t);
-      if (id === undefined) ids.set(t, (id = ids.size));
-      return id;
-    }),
-  );
-  const vocabulary = Math.max(1, ids.size);
+  const [bags, vocabulary] = numbered(sentences);
+  const dcm = model === 'dcm';
+  const associated = dcm && options.associations && associationWeight > 0 ? numbered(options.associations) : undefined;
   const totalTerms = bags.reduce((s, b) => s + b.length, 0);
   const boundaryCost = scale * Math.log(Math.max(2, totalTerms));
   const wordsBefore = new Float64Array(n + 1);
@@ -74,8 +84,8 @@ export function u00(sentences: readonly (readonly string[])[], options: U00Optio
   // sentences are added on the left:
   //   laplace: L·log(L + k) − Σ_w f_w·log(f_w + 1)
   //   dcm:     Σ_{j<L} log(j + kθ) − Σ_w Σ_{j<f_w} log(j + θ)   (log Γ ratios of the Dirichlet-compound multinomial)
-  const dcm = model === 'dcm';
   const counts = new Int32Array(vocabulary);
+  const associationCounts = new Int32Array(associated?.[1] ?? 0);
   const exact = options.segments !== undefined;
   const layers = options.segments ?? 1;
   // best[m][b]: least cost of sentences [0, b) in m + 1 segments (exact count) or in any number (layer 0 only).
@@ -85,7 +95,11 @@ export function u00(sentences: readonly (readonly string[])[], options: U00Optio
     let sum = 0;
     let length = 0;
     let lengthTerm = 0;
+    // The associations channel, same DCM terms (see above) over its own vocabulary.
+    let associationCost = 0;
+    let associationLength = 0;
     const touched: number[] = [];
+    const associationTouched: number[] = [];
     for (let a = b - 1; a >= 0; a--) {
       for (const w of bags[a]!) {
         const c = counts[w]!;
@@ -99,9 +113,19 @@ export function u00(sentences: readonly (readonly string[])[], options: U00Optio
         counts[w] = c + 1;
         length++;
       }
+      if (associated) {
+        const [aBags, aVocabulary] = associated;
+        for (const w of aBags[a]!) {
+          const c = associationCounts[w]!;
+          if (c === 0) associationTouched.push(w);
+          associationCost += Math.log(associationLength + aVocabulary * prior) - Math.log(c + prior);
+          associationCounts[w] = c + 1;
+          associationLength++;
+        }
+      }
       if (wordsBefore[b]! - wordsBefore[a]! > maxWords && b - a > 1) break;
       if (!allowed(a, b)) continue;
-      const cost = (dcm ? lengthTerm : length * Math.log(length + vocabulary)) - sum + boundaryCost;
+      const cost = (dcm ? lengthTerm : length * Math.log(length + vocabulary)) - sum + associationWeight * associationCost + boundaryCost;
       if (a === 0) {
         if (cost < best[0]![b]!) [best[0]![b], from[0]![b]] = [cost, 0];
         continue;
@@ -117,6 +141,7 @@ export function u00(sentences: readonly (readonly string[])[], options: U00Optio
       }
     }
     for (const w of touched) counts[w] = 0;
+    for (const w of associationTouched) associationCounts[w] = 0;
     if (b % 64 === 0) options.signal?.throwIfAborted();
   }
 
@@ -131,4 +156,17 @@ export function u00(sentences: readonly (readonly string[])[], options: U00Optio
     if (exact) layer--;
   }
   return starts.reverse();
+}
+
+/** Bags of terms as bags of small integers, and how many distinct terms there are (at least 1). */
+function numbered(bags: readonly (readonly string[])[]): [number[][], number] {
+  const ids = new Map<string, number>();
+  const out = bags.map((bag) =>
+    bag.map((t) => {
+      let id = ids.get(t);
+      if (id === undefined) ids.set(t, (id = ids.size));
+      return id;
+    }),
+  );
+  return [out, Math.max(1, ids.size)];
 }
