@@ -8,6 +8,7 @@
 //   --short        the first LibriVox clip only (7 s) instead of the whole bundled chapter excerpt (25 s)
 //   --file PATH    your own recording (wav, mp3, flac, ogg; m4a/webm need ffmpeg)
 //   FIREFLOW_PORT  where to serve (default 8787; a free port if that one is taken)
+import { writeFileSync } from 'node:fs';
 import { mkdir, readdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { run } from '../src/audio/probe.js';
@@ -46,6 +47,9 @@ async function listen(): Promise<LocalServer> {
     return startLocalServer({ ...options, port: 0 });
   }
 }
+
+// Ctrl-C comes to this process alone (see with-emulators.mjs), so a cancel reaches emulators that are still up.
+if (process.env.FIREFLOW_INTERRUPT_PIDFILE) writeFileSync(process.env.FIREFLOW_INTERRUPT_PIDFILE, String(process.pid));
 
 const out = process.stdout;
 const built = await ensureDashboard();

@@ -7,12 +7,17 @@
 //   --no-audio skips the check for the audio tools (pocketsphinx, sox, espeak-ng; installed with apt as root).
 //   --browser also locates Chromium for the dashboard tests (installed with apt as root) and sets FIREFLOW_CHROMIUM.
 //
+// Ctrl-C: the emulators (and the command) run in their own process group, so the terminal's SIGINT reaches only this
+// script. A command that wants it, to cancel its work while the emulators are still up, writes its pid to the file
+// named by FIREFLOW_INTERRUPT_PIDFILE (the demo does); it alone gets the SIGINT, and emulators:exec stops the emulators
+// once it exits. Otherwise SIGINT goes to the whole group, as a shared process group would have it.
+//
 // firebase-tools normally downloads the Firestore emulator jar. Where it can't (no network) but Google's
 // `cloud-firestore-emulator` component is installed (Debian package google-cloud-cli-firestore-emulator), this
 // script builds a manifest-only launcher jar that points at it and hands it to firebase-tools through
 // FIRESTORE_EMULATOR_BINARY_PATH.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -137,11 +142,45 @@ function main() {
   const args = serve
     ? ['emulators:start', '--only', only, '--project', env.GCLOUD_PROJECT]
     : ['emulators:exec', '--only', only, '--project', env.GCLOUD_PROJECT, quoted];
-  const child = spawn(firebaseBin, args, { cwd: root, env, stdio: ['inherit', 'inherit', 'inherit'] });
-  const forward = (sig) => () => child.kill(sig);
-  process.on('SIGINT', forward('SIGINT'));
-  process.on('SIGTERM', forward('SIGTERM'));
-  child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
+  mkdirSync(join(root, '.fireflow'), { recursive: true });
+  const pidfile = join(root, '.fireflow', `interrupt-${process.pid}.pid`);
+  env.FIREFLOW_INTERRUPT_PIDFILE = pidfile;
+  const child = spawn(firebaseBin, args, { cwd: root, env, stdio: ['inherit', 'inherit', 'inherit'], detached: true });
+  const toGroup = (sig) => {
+    try {
+      process.kill(-child.pid, sig);
+    } catch {
+      // The group is gone already.
+    }
+  };
+  let lastInterrupt = 0;
+  process.on('SIGINT', () => {
+    // npm forwards the terminal's SIGINT to its child, so one Ctrl-C arrives here twice: count them as one.
+    if (Date.now() - lastInterrupt < 500) return;
+    lastInterrupt = Date.now();
+    const pid = registeredPid(pidfile);
+    if (pid === undefined) return toGroup('SIGINT');
+    try {
+      process.kill(pid, 'SIGINT');
+    } catch {
+      toGroup('SIGINT');
+    }
+  });
+  for (const sig of ['SIGTERM', 'SIGHUP']) process.on(sig, () => toGroup(sig));
+  child.on('exit', (code, signal) => {
+    rmSync(pidfile, { force: true });
+    process.exit(code ?? (signal ? 1 : 0));
+  });
+}
+
+/** The pid a command registered for Ctrl-C, if any. */
+function registeredPid(pidfile) {
+  try {
+    const pid = Number(readFileSync(pidfile, 'utf8').trim());
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) main();
