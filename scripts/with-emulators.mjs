@@ -18,12 +18,15 @@
 // FIRESTORE_EMULATOR_BINARY_PATH.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensureAudioTools, ensureBrowser, ensureNodeModules } from './prereqs.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+/** A source checkout (tests, demo, benchmarks) rather than the installed npm package (`fireflow emulators`). */
+const checkout = !root.split(sep).includes('node_modules');
 const FIRESTORE_MAIN = 'com.google.cloud.datastore.emulator.firestore.CloudFirestore';
 export const DEFAULT_PROJECT = 'demo-fireflow';
 
@@ -85,13 +88,19 @@ export function prepareEmulatorEnv(env = process.env) {
   const major = javaMajor();
   if (major === 0) fail('Java is required for the Firestore emulator: apt-get install openjdk-17-jre-headless');
   if (major < 11) fail(`Java ${major} is too old for the Firestore emulator (need 11+): apt-get install openjdk-17-jre-headless`);
-  const firebaseBin = join(root, 'node_modules/.bin/firebase');
-  if (!existsSync(firebaseBin)) fail('firebase-tools is not installed: run `npm install` in the project root');
+  const firebaseBin = firebaseTools();
+  if (!firebaseBin) {
+    fail(
+      checkout
+        ? 'firebase-tools is not installed: run `npm install` in the project root'
+        : 'the emulators need firebase-tools 13.35.1 in your project (14+ needs Java 21): npm install -D firebase-tools@13.35.1',
+    );
+  }
   if (!out.FIRESTORE_EMULATOR_BINARY_PATH && !firebaseToolsCachedFirestore()) {
     const jar = gcloudFirestoreJar();
     if (jar) out.FIRESTORE_EMULATOR_BINARY_PATH = launcherJar(jar);
     else {
-      const r = spawnSync(firebaseBin, ['setup:emulators:firestore'], { encoding: 'utf8', env: out });
+      const r = spawnSync(process.execPath, [firebaseBin, 'setup:emulators:firestore'], { encoding: 'utf8', env: out });
       if (r.status !== 0) {
         fail('no Firestore emulator: install google-cloud-cli-firestore-emulator (apt, Google Cloud repository) or allow firebase-tools to download it');
       }
@@ -122,6 +131,19 @@ function prepareFunctions(env) {
   env.PATH = `${join(root, 'test/fixtures/fault-bin')}:${env.PATH ?? ''}`;
 }
 
+/**
+ * firebase-tools' CLI script. Resolved from this package: in a checkout it is our dev dependency; when fireflow is
+ * installed, it is the project's own (npm hoists it next to us).
+ */
+function firebaseTools() {
+  try {
+    const pkg = createRequire(join(root, 'package.json')).resolve('firebase-tools/package.json');
+    return join(dirname(pkg), JSON.parse(readFileSync(pkg, 'utf8')).bin.firebase);
+  } catch {
+    return undefined;
+  }
+}
+
 function main() {
   const argv = process.argv.slice(2);
   const sep = argv.indexOf('--');
@@ -132,7 +154,8 @@ function main() {
   const serve = opts.includes('--serve');
   if (!serve && command.length === 0) fail('usage: with-emulators.mjs [--only LIST] -- <command...>');
 
-  ensureNodeModules(root);
+  // Installed as a package, npm has done this, and an `npm install` here would write into node_modules/fireflow.
+  if (checkout) ensureNodeModules(root);
   const { env, firebaseBin } = prepareEmulatorEnv();
   if (!opts.includes('--no-audio')) ensureAudioTools();
   if (opts.includes('--browser')) env.FIREFLOW_CHROMIUM = ensureBrowser();
@@ -145,7 +168,7 @@ function main() {
   mkdirSync(join(root, '.fireflow'), { recursive: true });
   const pidfile = join(root, '.fireflow', `interrupt-${process.pid}.pid`);
   env.FIREFLOW_INTERRUPT_PIDFILE = pidfile;
-  const child = spawn(firebaseBin, args, { cwd: root, env, stdio: ['inherit', 'inherit', 'inherit'], detached: true });
+  const child = spawn(process.execPath, [firebaseBin, ...args], { cwd: root, env, stdio: ['inherit', 'inherit', 'inherit'], detached: true });
   const toGroup = (sig) => {
     try {
       process.kill(-child.pid, sig);
