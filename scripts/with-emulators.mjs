@@ -146,9 +146,9 @@ function firebaseTools() {
 
 function main() {
   const argv = process.argv.slice(2);
-  const sep = argv.indexOf('--');
-  const opts = sep === -1 ? argv : argv.slice(0, sep);
-  const command = sep === -1 ? [] : argv.slice(sep + 1);
+  const dashes = argv.indexOf('--');
+  const opts = dashes === -1 ? argv : argv.slice(0, dashes);
+  const command = dashes === -1 ? [] : argv.slice(dashes + 1);
   const onlyIdx = opts.indexOf('--only');
   const only = onlyIdx === -1 ? 'firestore,auth' : opts[onlyIdx + 1];
   const serve = opts.includes('--serve');
