@@ -32,7 +32,7 @@ const PUBLISHED = {
 interface Sentences {
   /** Content stems per sentence. */
   bags: string[][];
-  /** WordNet gloss stems of the content words, per sentence. */
+  /** Each content word's stem and WordNet gloss stems, per sentence (`associatedStems`). */
   associations: string[][];
 }
 

@@ -26,9 +26,9 @@ export interface U00Options {
   /** Boundary cost as a multiple of log(total words); higher gives fewer segments. @default 0.3 for dcm, 1 for laplace */
   boundaryCostScale?: number;
   /**
-   * Per sentence, a second bag of terms scored like the first (DCM) and added with `associationWeight`: words
-   * associated with the sentence's words, such as their WordNet gloss stems (`associatedStems`). It lets sentences
-   * about one topic cohere without repeating a word. Not used by `'laplace'`.
+   * Per sentence, a second bag of terms scored like the first (DCM) and added with `associationWeight`: the
+   * sentence's words with words associated with them, such as each word's stem and WordNet gloss stems
+   * (`associatedStems`). It lets sentences about one topic cohere without repeating a word. Not used by `'laplace'`.
    */
   associations?: readonly (readonly string[])[];
   /** Weight of the `associations` channel against the words (≥ 0). @default 0.1 */
@@ -68,7 +68,8 @@ export function u00(sentences: readonly (readonly string[])[], options: U00Optio
 
   const [bags, vocabulary] = numbered(sentences);
   const dcm = model === 'dcm';
-  const associated = dcm && options.associations && associationWeight > 0 ? numbered(options.associations) : undefined;
+  const [associationBags, associationVocabulary] =
+    dcm && options.associations && associationWeight > 0 ? numbered(options.associations) : [undefined, 0];
   const totalTerms = bags.reduce((s, b) => s + b.length, 0);
   const boundaryCost = scale * Math.log(Math.max(2, totalTerms));
   const wordsBefore = new Float64Array(n + 1);
@@ -85,7 +86,7 @@ export function u00(sentences: readonly (readonly string[])[], options: U00Optio
   //   laplace: L·log(L + k) − Σ_w f_w·log(f_w + 1)
   //   dcm:     Σ_{j<L} log(j + kθ) − Σ_w Σ_{j<f_w} log(j + θ)   (log Γ ratios of the Dirichlet-compound multinomial)
   const counts = new Int32Array(vocabulary);
-  const associationCounts = new Int32Array(associated?.[1] ?? 0);
+  const associationCounts = new Int32Array(associationVocabulary);
   const exact = options.segments !== undefined;
   const layers = options.segments ?? 1;
   // best[m][b]: least cost of sentences [0, b) in m + 1 segments (exact count) or in any number (layer 0 only).
@@ -113,12 +114,11 @@ export function u00(sentences: readonly (readonly string[])[], options: U00Optio
         counts[w] = c + 1;
         length++;
       }
-      if (associated) {
-        const [aBags, aVocabulary] = associated;
-        for (const w of aBags[a]!) {
+      if (associationBags) {
+        for (const w of associationBags[a]!) {
           const c = associationCounts[w]!;
           if (c === 0) associationTouched.push(w);
-          associationCost += Math.log(associationLength + aVocabulary * prior) - Math.log(c + prior);
+          associationCost += Math.log(associationLength + associationVocabulary * prior) - Math.log(c + prior);
           associationCounts[w] = c + 1;
           associationLength++;
         }
