@@ -123,6 +123,33 @@ describe('Cloud Tasks executor', () => {
     expect(done.startedAt!.getTime()).toBeGreaterThanOrEqual(runAfter!.getTime() - 20);
   });
 
+  it('a delivery whose handler ignores its signal past timeoutMs ends as a retry after the abort grace, and is enqueued again', async () => {
+    let runs = 0;
+    const deaf = defineTask({
+      type: 'ct.deaf',
+      params: z.object({}),
+      timeoutMs: 200,
+      run: (_p, ctx) => (++runs === 1 ? new Promise<never>(() => {}) : Promise.resolve({ attempt: ctx.attempt })),
+    });
+    const queue = new RecordingQueue();
+    const ff = createFireflow({
+      firestore: db,
+      tasks: [deaf],
+      executor: cloudTasks({ queues: queue, leaseMs: 2_000, progressIntervalMs: 0, abortGraceMs: 300 }),
+      retryPolicies: { standard: { baseDelayMs: 10, maxDelayMs: 10 } },
+      logger: createLogger({ silent: true }),
+    });
+    stops.push(() => ff.shutdown());
+    const worker = ff.executor as CloudTasksExecutor;
+    const id = await ff.submit('ct.deaf', {});
+    await waitFor(() => queue.enqueued.length === 1, 'the enqueue');
+    expect(await worker.dispatch(queue.enqueued[0]!.data)).toEqual({ outcome: 'retried', taskId: id });
+    expect(await ff.get(id)).toMatchObject({ status: 'pending', leaseOwner: null, error: { name: 'TaskTimeoutError', retriable: true } });
+    expect(queue.enqueued).toHaveLength(2);
+    expect(await worker.dispatch(queue.enqueued[1]!.data)).toEqual({ outcome: 'completed', taskId: id });
+    expect(await ff.get(id)).toMatchObject({ status: 'completed', attempt: 2, result: { attempt: 2 } });
+  });
+
   it('a cancel request reaches the running delivery through the task document', async () => {
     const waits = defineTask({
       type: 'ct.waits',

@@ -129,6 +129,25 @@ describe('retries', () => {
     expect(t.startedAt!.getTime()).toBeGreaterThanOrEqual(runAfter - 20);
   });
 
+  it('a claim made before runAfter waits and claims, in the store every executor claims through; one due later is handed back', async () => {
+    const noop = defineTask({ type: 'claimed-early', params: z.object({}), run: () => 'ran' });
+    const client = createFireflow({ firestore: db, tasks: [noop] });
+    const [soon, later] = [await client.submit('claimed-early', {}), await client.submit('claimed-early', {})];
+    const runAfter = Date.now() + 300;
+    await db.doc(`processing_tasks/${soon}`).update({ runAfter: Timestamp.fromMillis(runAfter) });
+    await db.doc(`processing_tasks/${later}`).update({ runAfter: Timestamp.fromMillis(Date.now() + 60_000) });
+    // The version read before waiting, as a delivery or a timer holds it.
+    const r = await client.store.claim(soon, 'early-claimer', 10_000, await client.store.read(soon));
+    expect(Date.now()).toBeGreaterThanOrEqual(runAfter);
+    expect(r.claimed?.task).toMatchObject({ id: soon, status: 'running', attempt: 1, leaseOwner: 'early-claimer' });
+    expect(await client.get(soon)).toMatchObject({ status: 'running', leaseOwner: 'early-claimer', runAfter: null });
+
+    const notYet = await client.store.claim(later, 'early-claimer', 10_000, null, 1_000);
+    expect(notYet.claimed).toBeNull();
+    expect(notYet.notDue?.task).toMatchObject({ id: later, status: 'pending' });
+    expect(await client.get(later)).toMatchObject({ status: 'pending', attempt: 0 });
+  });
+
   it('a failed task can be retried on request under the same id', async () => {
     let fail = true;
     const once = defineTask({ type: 'fails-once', params: z.object({}), retry: 'no_retry', run: () => { if (fail) throw new Error('first'); return 'second'; } });
@@ -193,6 +212,36 @@ describe('cancel and timeout', () => {
     const t = await settled(ff, await ff.submit('slow', {}));
     expect(kinds).toEqual(['timeout', 'timeout']);
     expect(t).toMatchObject({ status: 'failed', attempt: 2, error: { name: 'TaskTimeoutError', retriable: true } });
+  });
+});
+
+describe('handlers that ignore their signal', () => {
+  const stubborn = (type: string, extra: Partial<TaskDefinition> = {}) =>
+    defineTask({ type, params: z.object({}), retry: 'no_retry', ...extra, run: () => new Promise<never>(() => {}) } as never) as TaskDefinition;
+
+  it('past timeoutMs and the abort grace, the attempt fails as a timeout and its slot runs the next task', async () => {
+    const noop = defineTask({ type: 'after-stubborn', params: z.object({}), run: () => 'ran' });
+    const ff = await executor([stubborn('times-out', { timeoutMs: 300 }), noop], { concurrency: 1, abortGraceMs: 200 });
+    const stuck = await ff.submit('times-out', {});
+    const next = await ff.submit('after-stubborn', {});
+    const t = await settled(ff, stuck, 10_000);
+    expect(t).toMatchObject({ status: 'failed', attempt: 1, leaseOwner: null, error: { name: 'TaskTimeoutError', retriable: true } });
+    expect(t.completedAt!.getTime() - t.startedAt!.getTime()).toBeGreaterThanOrEqual(500);
+    expect(await settled(ff, next, 10_000)).toMatchObject({ status: 'completed', result: 'ran' });
+    expect(ff.metrics().byType['times-out']!.outcomes).toMatchObject({ failed: 1 });
+  });
+
+  it('a cancel ends it as cancelled after the grace, and four of them do not fill the executor', async () => {
+    const noop = defineTask({ type: 'after-four', params: z.object({}), run: () => 'ran' });
+    const ff = await executor([stubborn('deaf'), noop], { concurrency: 4, abortGraceMs: 200, leaseMs: 60_000 });
+    const deaf = await Promise.all([1, 2, 3, 4].map(() => ff.submit('deaf', {})));
+    const next = await ff.submit('after-four', {});
+    await waitFor(async () => (await Promise.all(deaf.map((id) => ff.get(id)))).every((t) => t.status === 'running'), 'four running');
+    expect((await ff.get(next)).status).toBe('pending');
+    const other = createFireflow({ firestore: db, tasks: [stubborn('deaf')] });
+    await Promise.all(deaf.map((id) => other.cancel(id)));
+    for (const id of deaf) expect(await settled(ff, id, 10_000)).toMatchObject({ status: 'cancelled', leaseOwner: null });
+    expect(await settled(ff, next, 10_000)).toMatchObject({ status: 'completed' });
   });
 });
 

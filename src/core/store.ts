@@ -160,7 +160,24 @@ export type TaskWrite = Record<string, unknown>;
 /** Maps a document's status to the change `decide` wants, or null for "leave it alone". */
 type Decide = (task: Task) => TaskWrite | null;
 
-export type CasResult = { written: true; before: Task; updateTime: Timestamp } | { written: false; current: Task | null };
+export type CasResult =
+  | { written: true; before: Task; updateTime: Timestamp }
+  /** `version` is what `decide` declined (with its update time), null when the document is gone. */
+  | { written: false; current: Task | null; version: Versioned | null };
+
+/**
+ * What `claim` found. `notDue`: the task is pending but its `runAfter` is further away than the claim may wait; the
+ * caller must come back for it then (a timer, a later delivery) — dropping it would strand the task. Both null: not
+ * this caller's to run (gone, not pending, or claimed by another executor).
+ */
+export type ClaimResult = { claimed: Claimed; notDue: null } | { claimed: null; notDue: Versioned } | { claimed: null; notDue: null };
+
+/**
+ * Longest `claim` waits for a pending task to become due, ms. Timers and `Date.now()` disagree by a millisecond now and
+ * then (libuv caches its loop time), and Cloud Tasks schedules in whole seconds by its own clock, so a claim made "at"
+ * `runAfter` regularly finds it a little in the future. @default 5_000
+ */
+export const DEFAULT_CLAIM_WAIT_MS = 5_000;
 
 /** How many times a compare-and-set re-reads after losing a race before giving up. */
 const MAX_CAS_ROUNDS = 8;
@@ -308,14 +325,14 @@ export class TaskStore {
     let current = known ?? (await this.read(id));
     let mine: { token: string; before: Task } | undefined;
     for (let round = 0; round < MAX_CAS_ROUNDS; round++) {
-      if (!current) return { written: false, current: null };
+      if (!current) return { written: false, current: null, version: null };
       // An earlier commit of ours that failed ambiguously (the emulator answers UNKNOWN under load) may have landed.
       if (mine && current.task.writeToken === mine.token) {
         this.writes[kind]++;
         return { written: true, before: mine.before, updateTime: current.updateTime };
       }
       const change = decide(current.task);
-      if (!change) return { written: false, current: current.task };
+      if (!change) return { written: false, current: current.task, version: current };
       const token = randomUUID();
       const written = await this.commitIfUnchanged(id, kind, { ...change, writeToken: token }, current.updateTime, staged);
       if (written !== 'conflict') return { written: true, before: current.task, updateTime: written[0]!.writeTime };
@@ -326,13 +343,24 @@ export class TaskStore {
   }
 
   /**
-   * Takes a pending, due task for `owner`: status running, attempt + 1, lease until now + `leaseMs`.
-   * Returns the lease, or null when the task is gone, not pending, not due, or another executor won the race.
+   * Takes a pending, due task for `owner`: status running, attempt + 1, lease until now + `leaseMs`. A task that is
+   * pending but due within `maxWaitMs` is waited for and then claimed, so no caller can drop a task whose timer or
+   * delivery came a little before its `runAfter`; one due later comes back as `notDue`.
    */
-  async claim(id: string, owner: string, leaseMs: number, known?: Versioned | null): Promise<Claimed | null> {
-    const now = Date.now();
-    const r = await this.compareAndSet(id, 'claim', (t) => claimChange(t, owner, leaseMs, now), known);
-    return r.written ? claimed(r.before, owner, leaseMs, now, r.updateTime) : null;
+  async claim(id: string, owner: string, leaseMs: number, known?: Versioned | null, maxWaitMs = DEFAULT_CLAIM_WAIT_MS): Promise<ClaimResult> {
+    let version = known;
+    for (;;) {
+      let now = 0;
+      const r = await this.compareAndSet(id, 'claim', (t) => claimChange(t, owner, leaseMs, (now = Date.now())), version);
+      if (r.written) return { claimed: claimed(r.before, owner, leaseMs, now, r.updateTime), notDue: null };
+      const t = r.current;
+      if (!r.version || t?.status !== 'pending' || !t.runAfter) return { claimed: null, notDue: null };
+      const wait = t.runAfter.getTime() - Date.now();
+      if (wait > maxWaitMs) return { claimed: null, notDue: r.version };
+      // At least 1 ms: a wait of 0 could spin on a clock that has not reached runAfter yet.
+      await new Promise((resolve) => setTimeout(resolve, Math.max(1, wait)));
+      version = r.version;
+    }
   }
 
   /**

@@ -51,6 +51,8 @@ export interface AttemptOptions {
   leaseMs: number;
   /** Minimum ms between two progress writes. */
   progressIntervalMs: number;
+  /** How long the handler has to return once its signal aborted before the attempt ends without it, ms. */
+  abortGraceMs: number;
 }
 
 export interface AttemptResult {
@@ -114,12 +116,6 @@ export class Attempt {
 
   abort(reason: AbortReason): void {
     if (!this.controller.signal.aborted) this.controller.abort(reason);
-  }
-
-  /** Hands the task back as pending now, for a handler that would not stop; its own outcome is then discarded. */
-  async release(): Promise<void> {
-    this.stopTimers();
-    await this.write('released', this.releaseChange());
   }
 
   private watch(): void {
@@ -237,7 +233,7 @@ export class Attempt {
         throw new NonRetriableError(`stored params no longer match the schema: ${formatIssues(zodIssues(params.error, 'params'))}`);
       }
       this.controller.signal.throwIfAborted();
-      value = (await this.def.run(params.data, this.context())) ?? null;
+      value = (await this.untilAbandoned(Promise.resolve(this.def.run(params.data, this.context())))) ?? null;
       ok = true;
     } catch (error) {
       thrown = error;
@@ -251,6 +247,35 @@ export class Attempt {
     // Before `done` resolves, so a Cloud Functions worker does not answer (and lose its CPU) before the pipeline moved on.
     if (FINAL[result.outcome] && this.task.parentTaskId) await this.runtime.pipelines?.settled(this.task);
     return result;
+  }
+
+  /**
+   * The handler's settlement, or the abort reason once the handler has ignored its aborted signal for `abortGraceMs`.
+   * JavaScript cannot stop a function, so an abandoned handler runs on: its slot, lease and outcome are taken from it
+   * (the outcome then follows the abort reason: a timeout is retried, a cancel cancels, a shutdown releases) and
+   * whatever it returns or stages later is discarded.
+   */
+  private untilAbandoned<T>(handler: Promise<T>): Promise<T> {
+    const { signal } = this.controller;
+    const graceMs = this.options.abortGraceMs;
+    return new Promise<T>((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      const onAbort = () => {
+        timer = setTimeout(() => {
+          this.log.warn('the handler ignored its aborted signal; the attempt ends without it and discards what it does later', {
+            reason: (signal.reason as Error).name,
+            graceMs,
+          });
+          reject(signal.reason);
+        }, graceMs);
+      };
+      if (signal.aborted) onAbort();
+      else signal.addEventListener('abort', onAbort, { once: true });
+      handler.then(resolve, reject).finally(() => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', onAbort);
+      });
+    });
   }
 
   private async finish(ok: boolean, value: unknown, thrown: unknown): Promise<AttemptResult> {

@@ -25,6 +25,11 @@ export interface CloudTasksOptions {
   leaseMs?: number;
   /** Minimum ms between two progress writes of one task. @default 1_000 */
   progressIntervalMs?: number;
+  /**
+   * How long a handler has to return after its signal aborts (cancel, timeout, shutdown, lost lease) before the
+   * delivery ends without it, ms; its outcome then follows the abort reason. @default 2_000
+   */
+  abortGraceMs?: number;
   /** Where deliveries go instead of the queue's own function, e.g. a worker on Cloud Run. @default the function */
   uri?: string;
   /**
@@ -62,13 +67,11 @@ function isAlreadyEnqueued(error: unknown): boolean {
  * enqueues the next attempt itself (with its backoff as the schedule delay) and the delivery succeeds, so Cloud Tasks'
  * own redelivery is left for crashes, where the lease sweep also recovers the task.
  */
-/** How much before its runAfter a delivery may come and still run (after waiting), ms. */
-const EARLY_DELIVERY_WAIT_MS = 5_000;
-
 export class CloudTasksExecutor implements Executor {
   readonly id: string;
   private readonly leaseMs: number;
   private readonly progressIntervalMs: number;
+  private readonly abortGraceMs: number;
   private readonly deadlineSeconds: number;
   private readonly uri: string | undefined;
   private readonly queueOf: (queue: QueueName) => TaskQueueLike;
@@ -87,11 +90,13 @@ export class CloudTasksExecutor implements Executor {
     this.id = options.id ?? `cloud-tasks:${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
     this.leaseMs = options.leaseMs ?? 30_000;
     this.progressIntervalMs = options.progressIntervalMs ?? 1_000;
+    this.abortGraceMs = options.abortGraceMs ?? 2_000;
     this.deadlineSeconds = options.dispatchDeadlineSeconds ?? 1800;
     if (options.uri !== undefined && !/^https?:\/\/\S+$/.test(options.uri)) throw new TypeError(`uri must be an http(s) URL, got ${JSON.stringify(options.uri)}`);
     this.uri = options.uri;
     if (!Number.isFinite(this.leaseMs) || this.leaseMs < 100) throw new TypeError(`leaseMs must be a number >= 100, got ${JSON.stringify(options.leaseMs)}`);
     if (!Number.isFinite(this.progressIntervalMs) || this.progressIntervalMs < 0) throw new TypeError(`progressIntervalMs must be a number >= 0, got ${JSON.stringify(options.progressIntervalMs)}`);
+    if (!Number.isFinite(this.abortGraceMs) || this.abortGraceMs < 0) throw new TypeError(`abortGraceMs must be a number >= 0, got ${JSON.stringify(options.abortGraceMs)}`);
     if (!Number.isInteger(this.deadlineSeconds) || this.deadlineSeconds < 15 || this.deadlineSeconds > 1800) {
       throw new TypeError(`dispatchDeadlineSeconds must be a whole number from 15 to 1800, got ${JSON.stringify(options.dispatchDeadlineSeconds)}`);
     }
@@ -146,17 +151,18 @@ export class CloudTasksExecutor implements Executor {
     if (!current) return skip('no such task');
     const { task } = current;
     if (task.status !== 'pending') return skip(`it is ${task.status}`);
-    // Early. Cloud Tasks schedules in whole seconds by its own clock, so a delivery a little before runAfter is normal:
-    // it waits here. Much earlier (a queue that ignored the delay) is refused, so Cloud Tasks brings it again later.
-    // Acknowledging an early delivery without running it would strand the task: its dispatch would be used up.
-    const early = task.runAfter ? task.runAfter.getTime() - Date.now() : 0;
-    if (early > EARLY_DELIVERY_WAIT_MS) throw new RetryAfterError(early, `task ${JSON.stringify(taskId)} was delivered ${Math.ceil(early / 1000)} s before its runAfter`);
-    if (early > 0) await new Promise((resolve) => setTimeout(resolve, early));
     const def = this.runtime.definitions.get(task.type);
     if (!def) throw new Error(`no handler for task type ${JSON.stringify(task.type)} in this worker: register it with createFireflow({tasks})`);
-    const claimed = await this.runtime.store.claim(taskId, this.id, this.leaseMs, current);
+    // Cloud Tasks schedules in whole seconds by its own clock, so a delivery a little before runAfter is normal: the
+    // claim waits for it (up to DEFAULT_CLAIM_WAIT_MS). Much earlier (a queue that ignored the delay) is refused, so Cloud Tasks brings it again
+    // later: acknowledging it without running it would strand the task, its dispatch used up.
+    const { claimed, notDue } = await this.runtime.store.claim(taskId, this.id, this.leaseMs, current);
+    if (notDue) {
+      const early = notDue.task.runAfter!.getTime() - Date.now();
+      throw new RetryAfterError(Math.max(0, early), `task ${JSON.stringify(taskId)} was delivered ${Math.ceil(early / 1000)} s before its runAfter`);
+    }
     if (!claimed) return skip('it changed before this delivery could claim it (another delivery claimed it, or it was cancelled)');
-    const attempt = new Attempt(this.runtime, claimed.task, claimed.lease, def, { leaseMs: this.leaseMs, progressIntervalMs: this.progressIntervalMs });
+    const attempt = new Attempt(this.runtime, claimed.task, claimed.lease, def, { leaseMs: this.leaseMs, progressIntervalMs: this.progressIntervalMs, abortGraceMs: this.abortGraceMs });
     this.attempts.set(taskId, attempt);
     try {
       const result = await attempt.done;

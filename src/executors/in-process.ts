@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import type { DocumentSnapshot, QuerySnapshot } from 'firebase-admin/firestore';
 import { MalformedTaskError, ShutdownError, TaskCancelledError } from '../core/errors.js';
 import { PENDING_QUERY, applyEquals, applyOrder } from '../core/queries.js';
-import type { ClaimOffer, Claimed, Lease, Versioned } from '../core/store.js';
+import type { ClaimOffer, ClaimResult, Claimed, Lease, Versioned } from '../core/store.js';
 import { QUEUE_NAMES, type QueueName, type Task } from '../core/task.js';
 import { Attempt, type ExecutorRuntime } from './attempt.js';
 import { sweepOnce, type Executor, type ExecutorFactory, type Reservation } from './executor.js';
@@ -25,6 +25,12 @@ export interface InProcessOptions {
   sweep?: boolean;
   /** How long shutdown lets running tasks finish before aborting them with reason `shutdown`, in ms. @default 10_000 */
   shutdownGraceMs?: number;
+  /**
+   * How long a handler has to return after its signal aborts (cancel, timeout, shutdown, lost lease) before its attempt
+   * ends without it, in ms: the slot is freed, the outcome follows the abort reason, and what the handler does later
+   * is discarded. @default 2_000
+   */
+  abortGraceMs?: number;
   /** Watch Firestore for pending tasks that other processes wrote (submits, released and swept tasks). @default true */
   discover?: boolean;
   /**
@@ -43,6 +49,7 @@ export interface ResolvedInProcessOptions {
   sweepIntervalMs: number;
   sweep: boolean;
   shutdownGraceMs: number;
+  abortGraceMs: number;
   discover: boolean;
   discoverWindow: number;
   id: string;
@@ -51,8 +58,8 @@ export interface ResolvedInProcessOptions {
 /** How long the pending listener stays subscribed after the executor became busy, in ms. */
 const DISCOVERY_LINGER_MS = 1_000;
 
-/** How long shutdown waits for aborted handlers to return before releasing their tasks regardless, in ms. */
-const ABANDON_AFTER_ABORT_MS = 2_000;
+/** Longest a claim waits for a task that is not due yet before putting it back on a timer, ms. */
+const CLAIM_WAIT_MS = 1_000;
 
 const DEFAULT_CONCURRENCY: Record<QueueName, number> = { high: 4, default: 4, low: 2 };
 
@@ -99,6 +106,7 @@ export function resolveInProcessOptions(options: InProcessOptions = {}): Resolve
     sweepIntervalMs: positive('sweepIntervalMs', options.sweepIntervalMs, 10_000, 10),
     sweep: flag('sweep', options.sweep, true),
     shutdownGraceMs: positive('shutdownGraceMs', options.shutdownGraceMs, 10_000, 0),
+    abortGraceMs: positive('abortGraceMs', options.abortGraceMs, 2_000, 0),
     discover: flag('discover', options.discover, true),
     discoverWindow: wholeConcurrency('discoverWindow', options.discoverWindow, 20),
     id,
@@ -258,10 +266,8 @@ export class InProcessExecutor implements Executor {
     if (!finished) {
       this.runtime.log.warn('shutdown grace period over; aborting running tasks', { running: this.attempts.size });
       for (const a of this.attempts.values()) a.abort(new ShutdownError());
-      // A handler that ignores its signal cannot be stopped; hand its task back anyway so another process resumes it.
-      // Its own outcome write will then find the lease gone and be discarded.
-      const settled = await Promise.race([all().then(() => true), sleep(ABANDON_AFTER_ABORT_MS).then(() => false)]);
-      if (!settled) await Promise.allSettled([...this.attempts.values()].map((a) => a.release()));
+      // Each ends released within abortGraceMs, a handler that ignores its signal too.
+      await all();
     }
     await this.sweeping;
     this.state = 'stopped';
@@ -323,26 +329,25 @@ export class InProcessExecutor implements Executor {
 
   private async claim(entry: Entry, queue: QueueName): Promise<void> {
     const { task } = entry.v;
-    let claimed: { task: Task; lease: Lease } | null = null;
+    let result: ClaimResult | null = null;
     this.claiming.add(task.id);
     try {
-      claimed = await this.runtime.store.claim(task.id, this.id, this.options.leaseMs, entry.v);
+      // A timer fires at runAfter, so a wait here is a clock disagreement of a few ms; a task that moved further
+      // away (another executor retried it later) goes back to a timer instead of holding the slot.
+      result = await this.runtime.store.claim(task.id, this.id, this.options.leaseMs, entry.v, CLAIM_WAIT_MS);
     } catch (error) {
       this.runtime.log.warn('claim failed; will try again', { taskId: task.id, error: String(error) });
       setTimeout(() => this.add(entry.v, entry.fromListener), 1_000).unref();
     } finally {
       this.claiming.delete(task.id);
     }
-    if (!claimed) {
+    if (!result?.claimed) {
       this.queues[queue].active--;
-      // Not due yet by this clock: the timer fired early (Node's loop time lags the wall clock when the loop is busy)
-      // or runAfter moved. Wait again rather than drop the task; any other refusal means it is not ours to run.
-      const runAfter = entry.v.task.runAfter?.getTime() ?? 0;
-      if (runAfter > Date.now()) this.add(entry.v, entry.fromListener);
+      if (result?.notDue) this.add(result.notDue, entry.fromListener);
       this.pump();
       return;
     }
-    this.startAttempt(claimed.task, claimed.lease);
+    this.startAttempt(result.claimed.task, result.claimed.lease);
   }
 
   private startAttempt(task: Task, lease: Lease): void {
