@@ -1,5 +1,6 @@
 import { FieldValue, Timestamp, type Firestore } from 'firebase-admin/firestore';
 import { priorityProblem, queueProblem, type TaskDefinition } from './core/define.js';
+import { ID_RULE, isId } from './core/ids.js';
 import { TaskNotFoundError, TaskStateError, TaskValidationError, UnknownTaskTypeError, type FieldIssue } from './core/errors.js';
 import { createLogger, type Logger } from './core/logger.js';
 import { Metrics, type MetricsSnapshot } from './core/metrics.js';
@@ -10,7 +11,7 @@ import { IS_TERMINAL, TASKS_COLLECTION, TASK_STATUSES, newTask, zodIssues, type 
 import type { ExecutorRuntime } from './executors/attempt.js';
 import { sweepOnce, type Executor, type ExecutorFactory } from './executors/executor.js';
 import type { PipelineDefinition } from './pipeline/define.js';
-import { PipelineRunner } from './pipeline/runner.js';
+import { PipelineRunner, stageTaskId } from './pipeline/runner.js';
 
 export interface FireflowOptions {
   firestore: Firestore;
@@ -46,7 +47,6 @@ export interface SubmitOptions {
   stages?: string[];
 }
 
-const ID_PATTERN = /^[\w.:-]{1,200}$/;
 const TASK_OPTIONS = ['id', 'priority', 'queue', 'ownerUid', 'parentTaskId'];
 const PIPELINE_OPTIONS = ['id', 'priority', 'ownerUid', 'stages'];
 
@@ -160,9 +160,12 @@ export class Fireflow {
     }
     for (const key of ['id', 'ownerUid', 'parentTaskId'] as const) {
       const v = o[key];
-      if (v !== undefined && (typeof v !== 'string' || !ID_PATTERN.test(v))) {
-        issues.push({ path: key, message: `must be 1–200 characters of letters, digits, _ . : -, got ${JSON.stringify(v)}` });
-      }
+      if (v !== undefined && !isId(v)) issues.push({ path: key, message: `${ID_RULE}, got ${JSON.stringify(v)}` });
+    }
+    if (pipeline && isId(o.id)) {
+      // Each stage's task is `{id}.{stageId}`: it must be a valid id too, or the stage could never be written or delivered.
+      const bad = pipeline.stages.map((s) => stageTaskId(o.id as string, s.id)).find((sid) => !isId(sid));
+      if (bad) issues.push({ path: 'id', message: `its stage task id ${JSON.stringify(bad)} would not be a valid id (${ID_RULE}); choose a shorter or plainer id` });
     }
     if (issues.length > 0 || !parsed.success) throw new TaskValidationError(`invalid submit of ${JSON.stringify(type)}`, issues);
 

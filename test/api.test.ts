@@ -1,6 +1,7 @@
 // The HTTP API against the Firestore and Auth emulators, with real ID tokens minted by the Auth emulator. No executor
 // runs here (a submit-only API in front of workers elsewhere): a started pipeline is running, its first stage pending.
 import { randomBytes } from 'node:crypto';
+import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AUDIO_PIPELINE } from '../src/audio/pipeline.js';
 import { createApi } from '../src/index.js';
@@ -166,6 +167,29 @@ describe('tasks', () => {
     const retried = await call(alice, 'POST', `/tasks/${started.body.taskId}/retry`);
     expect(retried).toMatchObject({ status: 200, body: { status: 'running' } });
     expect((await call(alice, 'POST', `/tasks/${started.body.taskId}/retry`)).status).toBe(409);
+  });
+
+  it('refuses ids Firestore reserves (".", "..", "__…__") at once with 400, on every id route', async () => {
+    // Sent as written: fetch would resolve "." and ".." segments away before they left.
+    const raw = (method: string, path: string) =>
+      new Promise<{ status: number; body: any }>((resolve, reject) => {
+        const { hostname, port } = new URL(h.api.url);
+        const req = request({ hostname, port, path, method, headers: { authorization: `Bearer ${alice.token}` } }, (res) => {
+          let text = '';
+          res.on('data', (c) => (text += c)).on('end', () => resolve({ status: res.statusCode!, body: JSON.parse(text) }));
+        });
+        req.on('error', reject).end();
+      });
+    for (const id of ['.', '..', '__proto__', '__x__']) {
+      for (const [method, path] of [['GET', `/tasks/${id}`], ['POST', `/tasks/${id}/cancel`], ['POST', `/tasks/${id}/retry`], ['GET', `/audio/${id}/results`], ['GET', `/audio/${id}/speech`]] as const) {
+        const started = Date.now();
+        const r = await raw(method, path);
+        expect(r.status, `${method} ${path}: ${JSON.stringify(r.body).slice(0, 300)}`).toBe(400);
+        expect(r.body.error.message).toMatch(/invalid params/);
+        expect(Date.now() - started).toBeLessThan(1_000);
+      }
+      expect((await call(alice, 'POST', '/audio/process', { audioId: id })).status).toBe(400);
+    }
   });
 
   it('answers unknown routes 404 and wrong methods 405, as JSON', async () => {

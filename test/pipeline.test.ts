@@ -121,6 +121,8 @@ describe('pipelines', () => {
     await expect(ff.submit('subset', { n: 1 }, { stages: ['b', 'x'] })).rejects.toThrow('unknown stage "x"; stages: a, b, c');
     await expect(ff.submit('subset', { n: 1 }, { stages: [] })).rejects.toThrow('must be a non-empty list of stage ids');
     await expect(ff.submit('subset', { n: 1 }, { queue: 'high' } as never)).rejects.toThrow('queue: not an option of pipelines');
+    // The stage tasks are `{id}.{stage}`: an id that fits alone but not with its stages would strand the pipeline.
+    await expect(ff.submit('subset', { n: 1 }, { id: 'x'.repeat(199) })).rejects.toThrow(/id: its stage task id "x+\.a" would not be a valid id/);
     expect(await ff.count({ type: 'subset' })).toBe(0);
 
     stored = true;

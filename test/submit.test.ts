@@ -61,6 +61,13 @@ describe('submit: bad input writes nothing', () => {
     const before = await docCount();
     await expect(client.submit('echo', { text: 'a' }, { queue: 'urgent' as never })).rejects.toThrow(/queue: must be one of high, default, low, got "urgent"/);
     await expect(client.submit('echo', { text: 'a' }, { id: 'a/b' })).rejects.toThrow(/id: must be/);
+    // Ids Firestore reserves match the character class but would be refused by Firestore (slowly, after retries).
+    for (const id of ['.', '..', '__proto__', '__x__']) {
+      const started = Date.now();
+      await expect(client.submit('echo', { text: 'a' }, { id })).rejects.toThrow(/id: .*reserved by Firestore/);
+      expect(Date.now() - started).toBeLessThan(1_000);
+    }
+    for (const id of ['..', '__x__']) await expect(client.get(id)).rejects.toThrow(TaskNotFoundError);
     await expect(client.submit('echo', { text: 'a' }, { colour: 'red' } as never)).rejects.toThrow(/colour: unknown option/);
     expect(await docCount()).toBe(before);
   });

@@ -6,6 +6,7 @@ import { AudioNotFoundError, MAX_CHUNKS, completeUpload, createUpload, getAudio,
 import { chunkKey } from '../audio/reassemble.js';
 import type { BlobStore } from '../blobs/blob-store.js';
 import { TaskNotFoundError } from '../core/errors.js';
+import { ID_PATTERN, ID_RULE } from '../core/ids.js';
 import { TASK_STATUSES, type Task } from '../core/task.js';
 import type { Fireflow } from '../fireflow.js';
 import { loadChapters, loadChunks, loadGraph, loadQuestions } from '../text/store.js';
@@ -24,8 +25,7 @@ export interface RouteDeps {
   stageRates: () => Promise<StageRates>;
 }
 
-const ID = /^[\w.:-]{1,200}$/;
-const id = z.string().regex(ID, 'must be 1–200 characters of letters, digits, _ . : -');
+const id = z.string().regex(ID_PATTERN, ID_RULE);
 /** A whole number written in plain decimal digits: `z.coerce` would also take ' 5', '0x10' and '1e1'. */
 const decimal = z
   .string()

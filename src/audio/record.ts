@@ -1,6 +1,7 @@
 import { FieldValue, Timestamp, type DocumentReference, type Firestore } from 'firebase-admin/firestore';
 import { z } from 'zod';
 import type { BlobStore } from '../blobs/blob-store.js';
+import { ID_PATTERN, ID_RULE } from '../core/ids.js';
 import { NotFoundError, StateError, TaskValidationError, formatIssues } from '../core/errors.js';
 import { nullableTimestamp, taskErrorSchema, timestamp, zodIssues, type TaskError } from '../core/task.js';
 import { AUDIO_FORMATS, type AudioFormat } from './probe.js';
@@ -84,7 +85,7 @@ export interface AudioRecord extends z.output<typeof audioRecordSchema> {
 }
 
 /** Params of every task that works on one recording (the audio pipeline and its stages). */
-export const audioParams = z.object({ audioId: z.string().regex(/^[\w.:-]{1,200}$/) });
+export const audioParams = z.object({ audioId: z.string().regex(ID_PATTERN, ID_RULE) });
 
 export const audioRef = (db: Firestore, audioId: string): DocumentReference => db.collection(AUDIO_COLLECTION).doc(audioId);
 

@@ -1,6 +1,7 @@
 // Browser and Node: watch one task live through the Firebase JS SDK. Imports nothing from firebase-admin, so a web
 // app can bundle it (`import { watchTask } from 'fireflow/client'`).
 import { collection, doc, limit, onSnapshot, orderBy, query, Timestamp, where, type DocumentData, type Firestore, type FirestoreError, type Unsubscribe } from 'firebase/firestore';
+import { isId } from '../core/ids.js';
 
 export const TASK_STATUSES = ['pending', 'running', 'completed', 'failed', 'cancelled'] as const;
 export type WatchedStatus = (typeof TASK_STATUSES)[number];
@@ -99,7 +100,7 @@ export interface WatchTaskOptions {
  * const stop = watchTask(db, taskId, (t) => bar.style.width = `${t?.progress ?? 0}%`, (e) => alert(e.message));
  */
 export function watchTask(db: Firestore, taskId: string, onChange: (task: WatchedTask | null) => void, onError?: (error: WatchTaskError) => void, options: WatchTaskOptions = {}): Unsubscribe {
-  if (typeof taskId !== 'string' || !/^[\w.:-]{1,200}$/.test(taskId)) throw new TypeError(`taskId must be a task id, got ${JSON.stringify(taskId)}`);
+  if (!isId(taskId)) throw new TypeError(`taskId must be a task id, got ${JSON.stringify(taskId)}`);
   if (typeof onChange !== 'function') throw new TypeError('onChange must be a function');
   const path = `${options.collection ?? 'processing_tasks'}/${taskId}`;
   return onSnapshot(

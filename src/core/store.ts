@@ -11,6 +11,7 @@ import {
   type WriteResult,
   type WriteBatch,
 } from 'firebase-admin/firestore';
+import { isId, isReservedId } from './ids.js';
 import { MalformedTaskError, TaskNotFoundError, TaskStateError, TaskValidationError } from './errors.js';
 import {
   EXPIRED_LEASE_QUERY,
@@ -235,6 +236,8 @@ export class TaskStore {
   }
 
   async read(id: string): Promise<Versioned | null> {
+    // No document can have a reserved id; asking Firestore would cost seconds of retried INVALID_ARGUMENTs.
+    if (isReservedId(id)) return null;
     return this.fromSnapshot(await retryTransient(() => this.ref(id).get()));
   }
 
@@ -619,9 +622,9 @@ function decodeCursor(cursor: string): { s: number; n: number; id: string } {
   if (
     typeof v !== 'object' || v === null ||
     !Number.isInteger(v.s) || !Number.isInteger(v.n) || (v.n as number) < 0 || (v.n as number) > 999_999_999 ||
-    typeof v.id !== 'string' || !/^[^/]{1,1500}$/.test(v.id)
+    !isId(v.id)
   ) {
     throw bad();
   }
-  return { s: v.s as number, n: v.n as number, id: v.id };
+  return { s: v.s as number, n: v.n as number, id: v.id as string };
 }

@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
+import { ID_PATTERN } from '../core/ids.js';
 import { RetryAfterError, ShutdownError, TaskCancelledError } from '../core/errors.js';
 import type { Versioned } from '../core/store.js';
 import type { QueueName } from '../core/task.js';
@@ -45,7 +46,7 @@ export type DispatchOutcome =
   | { outcome: 'skipped'; taskId: string; reason: string };
 
 /** The payload of every Cloud Tasks task we enqueue. Untrusted at the worker: it is parsed. */
-export const dispatchPayload = z.object({ taskId: z.string().regex(/^[\w.:-]{1,200}$/) }).strict();
+export const dispatchPayload = z.object({ taskId: z.string().regex(ID_PATTERN) }).strict();
 
 /**
  * The Cloud Tasks task name for one pending version of a task (its commit time). Cloud Tasks refuses a name it has seen
