@@ -1,12 +1,12 @@
 import { FieldValue, Timestamp, type Firestore } from 'firebase-admin/firestore';
 import { priorityProblem, queueProblem, type TaskDefinition } from './core/define.js';
 import { ID_RULE, isId } from './core/ids.js';
-import { TaskNotFoundError, TaskStateError, TaskValidationError, UnknownTaskTypeError, type FieldIssue } from './core/errors.js';
+import { TaskNotFoundError, TaskStateError, TaskValidationError, UnknownTaskTypeError, UnstorableError, type FieldIssue } from './core/errors.js';
 import { createLogger, type Logger } from './core/logger.js';
 import { Metrics, type MetricsSnapshot } from './core/metrics.js';
 import type { TaskFilter } from './core/queries.js';
 import { resolveRetryPolicy, type RetryOverrides } from './core/retry.js';
-import { DEFAULT_RETENTION_MS, TaskStore, withoutUndefined, type ListOptions, type TaskPage } from './core/store.js';
+import { DEFAULT_RETENTION_MS, TaskStore, storable, type ListOptions, type TaskPage } from './core/store.js';
 import { IS_TERMINAL, TASKS_COLLECTION, TASK_STATUSES, newTask, zodIssues, type QueueName, type Task } from './core/task.js';
 import type { ExecutorRuntime } from './executors/attempt.js';
 import { sweepOnce, type Executor, type ExecutorFactory } from './executors/executor.js';
@@ -167,17 +167,26 @@ export class Fireflow {
       const bad = pipeline.stages.map((s) => stageTaskId(o.id as string, s.id)).find((sid) => !isId(sid));
       if (bad) issues.push({ path: 'id', message: `its stage task id ${JSON.stringify(bad)} would not be a valid id (${ID_RULE}); choose a shorter or plainer id` });
     }
+    let storedParams: unknown = null;
+    if (parsed.success) {
+      try {
+        storedParams = storable(parsed.data, 'params') ?? null;
+      } catch (error) {
+        if (!(error instanceof UnstorableError)) throw error;
+        issues.push({ path: 'params', message: error.message });
+      }
+    }
     if (issues.length > 0 || !parsed.success) throw new TaskValidationError(`invalid submit of ${JSON.stringify(type)}`, issues);
 
     const id = options.id ?? this.store.newId();
     if (pipeline) {
-      return this.runner!.start(pipeline, { id, params: withoutUndefined(parsed.data) ?? null, priority: priority as number, ownerUid: options.ownerUid ?? null, stages: o.stages });
+      return this.runner!.start(pipeline, { id, params: storedParams, priority: priority as number, ownerUid: options.ownerUid ?? null, stages: o.stages });
     }
     const task = newTask(id, {
       type,
       priority: priority as number,
       queue: queue as QueueName,
-      params: withoutUndefined(parsed.data) ?? null,
+      params: storedParams,
       ownerUid: options.ownerUid ?? null,
       parentTaskId: options.parentTaskId ?? null,
       retryPolicy: resolveRetryPolicy((def as TaskDefinition).retry, this.retryPolicies),

@@ -343,6 +343,48 @@ describe('progress and side effects', () => {
     expect(t).toMatchObject({ status: 'failed', error: { name: 'NonRetriableError', retriable: false } });
     expect(t.error!.message).toMatch(/could not be stored/);
   });
+
+  it('a BigInt result fails the task instead of being stored wrapped; undefined properties are dropped from results as from params', async () => {
+    const big = defineTask({ type: 'big', params: z.object({}), run: () => ({ total: 10n ** 30n }) });
+    const holes = defineTask({
+      type: 'holes',
+      params: z.object({ a: z.string().optional(), b: z.number() }),
+      run: (p) => ({ kept: p.b, dropped: undefined, list: [1, undefined], nested: { x: undefined, y: 'y' } }),
+    });
+    const ff = await executor([big, holes]);
+    const t = await settled(ff, await ff.submit('big', {}));
+    expect(t).toMatchObject({ status: 'failed', attempt: 1, result: null, error: { name: 'NonRetriableError', retriable: false } });
+    expect(t.error!.message).toMatch(/result\.total is a BigInt/);
+    const h = await settled(ff, await ff.submit('holes', { a: undefined, b: 2 }));
+    expect(h).toMatchObject({ status: 'completed', params: { b: 2 }, result: { kept: 2, list: [1, null], nested: { y: 'y' } } });
+    expect(Object.keys(h.params as object)).toEqual(['b']);
+    expect(Object.keys(h.result as object).sort()).toEqual(['kept', 'list', 'nested']);
+    const bigParams = defineTask({ type: 'big-params', params: z.object({ n: z.bigint() }), run: () => null });
+    const client = createFireflow({ firestore: db, tasks: [bigParams] });
+    await expect(client.submit('big-params', { n: 10n ** 30n })).rejects.toThrow(/params: params\.n is a BigInt/);
+  });
+
+  it('records whatever a handler throws: a null-prototype object, a non-string name, a message getter that throws', async () => {
+    const thrown: Record<string, () => unknown> = {
+      bare: () => Object.create(null),
+      named: () => Object.assign(new Error('odd name'), { name: 42 }),
+      getter: () => Object.defineProperty({}, 'message', { get: () => { throw new Error('no'); } }),
+      text: () => 'just a string',
+      object: () => ({ code: 7, reason: 'quota' }),
+    };
+    const kinds = Object.keys(thrown);
+    const throws = defineTask({ type: 'throws-odd', params: z.object({ kind: z.enum(kinds as [string, ...string[]]) }), retry: 'no_retry', run: (p) => { throw thrown[p.kind]!(); } });
+    const ff = await executor([throws]);
+    const done = await Promise.all(kinds.map(async (kind) => settled(ff, await ff.submit('throws-odd', { kind }), 10_000)));
+    for (const t of done) expect(t).toMatchObject({ status: 'failed', attempt: 1, leaseOwner: null, error: { name: expect.any(String), message: expect.any(String), retriable: true } });
+    expect(done.map((t) => t.error)).toEqual([
+      { name: 'Error', message: '{}', retriable: true },
+      { name: 'Error', message: 'odd name', retriable: true },
+      { name: 'Error', message: 'a value that cannot be read was thrown', retriable: true },
+      { name: 'Error', message: 'just a string', retriable: true },
+      { name: 'Error', message: '{"code":7,"reason":"quota"}', retriable: true },
+    ]);
+  });
 });
 
 describe('leases', () => {

@@ -60,6 +60,15 @@ export class LeaseLostError extends Error {
   }
 }
 
+/**
+ * Firestore refused the data itself, so writing it again would fail again: a value the admin SDK will not encode
+ * (refused while the batch was built, before anything was sent), one fireflow refuses (a BigInt), or a commit answered
+ * INVALID_ARGUMENT (a document over 1 MiB).
+ */
+export class UnstorableError extends Error {
+  override name = 'UnstorableError';
+}
+
 export interface FieldIssue {
   /** Dotted path of the offending field, e.g. `params.url`. */
   path: string;

@@ -12,7 +12,7 @@ import {
   type WriteBatch,
 } from 'firebase-admin/firestore';
 import { isId, isReservedId } from './ids.js';
-import { MalformedTaskError, TaskNotFoundError, TaskStateError, TaskValidationError } from './errors.js';
+import { MalformedTaskError, TaskNotFoundError, TaskStateError, TaskValidationError, UnstorableError } from './errors.js';
 import {
   EXPIRED_LEASE_QUERY,
   PENDING_QUERY,
@@ -93,20 +93,65 @@ async function retryTransient<T>(call: () => Promise<T>): Promise<T> {
   }
 }
 
-/** Firestore refused the data itself: INVALID_ARGUMENT (3, e.g. over 1 MiB) or a value the SDK won't encode (no code). */
+/**
+ * Firestore refused the data, positively known: an `UnstorableError` (the SDK refused to build the batch, or `storable`
+ * refused a value) or a commit answered INVALID_ARGUMENT (3, e.g. a document over 1 MiB). Anything else — a lost race,
+ * an unreachable server, a bug — is not a reason to fail a task for good.
+ */
 export function isUnstorable(error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code;
-  return code === 3 || (error instanceof Error && code === undefined);
+  return error instanceof UnstorableError || grpcCode(error) === 3;
 }
 
 /**
- * A copy without `undefined` values (in objects, at any depth), which Firestore refuses unless the app set
- * `ignoreUndefinedProperties`. A schema's output may carry them (`{ x: undefined }` for an optional field).
+ * A copy without `undefined` values, which Firestore refuses unless the app set `ignoreUndefinedProperties`: object
+ * properties that are undefined are dropped and undefined array items become null, as `JSON.stringify` does. A
+ * schema's output may carry them (`{ x: undefined }` for an optional field).
  */
 export function withoutUndefined<T>(value: T): T {
-  if (Array.isArray(value)) return value.map(withoutUndefined) as T;
+  if (Array.isArray(value)) return value.map((v) => (v === undefined ? null : withoutUndefined(v))) as T;
   if (value === null || typeof value !== 'object' || Object.getPrototypeOf(value) !== Object.prototype) return value;
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined).map(([k, v]) => [k, withoutUndefined(v)])) as T;
+}
+
+/**
+ * `value` as it will be stored (params, results): checked, then `withoutUndefined`, the one rule for both. Throws an
+ * `UnstorableError` naming the path of a BigInt (Firestore keeps 64-bit integers and the SDK wraps larger ones
+ * silently: 10n ** 30n was stored as 5076944270305263616), a function or symbol, an array directly inside an array,
+ * or a cycle. Dates, Timestamps, Buffers and references pass; the SDK checks the rest when the batch is built.
+ */
+export function storable<T>(value: T, path: string): T {
+  const problem = unstorableAt(value, path, new Set());
+  if (problem) throw new UnstorableError(problem);
+  return withoutUndefined(value);
+}
+
+function unstorableAt(v: unknown, path: string, open: Set<object>): string | null {
+  if (typeof v === 'bigint') return `${path} is a BigInt, which Firestore cannot store exactly: store it as a string`;
+  if (typeof v === 'function' || typeof v === 'symbol') return `${path} is a ${typeof v}, which Firestore cannot store`;
+  if (v === null || typeof v !== 'object') return null;
+  const proto = Object.getPrototypeOf(v);
+  if (!Array.isArray(v) && proto !== Object.prototype && proto !== null) return null;
+  if (open.has(v)) return `${path} refers back to itself (a cycle)`;
+  open.add(v);
+  const entries: Array<[string, unknown]> = Array.isArray(v) ? v.map((x, i) => [String(i), x]) : Object.entries(v);
+  for (const [k, x] of entries) {
+    if (Array.isArray(v) && Array.isArray(x)) return `${path}.${k} is an array directly inside an array, which Firestore cannot store`;
+    const problem = unstorableAt(x, `${path}.${k}`, open);
+    if (problem) return problem;
+  }
+  open.delete(v);
+  return null;
+}
+
+/** A new batch built by `build`. What the SDK throws while building is its refusal of the data: nothing was sent. */
+function buildBatch(db: Firestore, build: (batch: WriteBatch) => void): WriteBatch {
+  const batch = db.batch();
+  try {
+    build(batch);
+  } catch (error) {
+    throw new UnstorableError(error instanceof Error ? error.message : String(error), { cause: error });
+  }
+  return batch;
 }
 
 function grpcCode(error: unknown): number | undefined {
@@ -252,11 +297,7 @@ export class TaskStore {
   async create(id: string, data: Record<string, unknown>, staged: readonly StagedOp[] = []): Promise<Timestamp | null> {
     const { op, token } = this.creation(id, data);
     try {
-      const writeTime = await retryTransient(async () => {
-        const batch = this.db.batch();
-        applyStaged(batch, [op, ...staged]);
-        return (await batch.commit())[0]!.writeTime;
-      });
+      const writeTime = await retryTransient(async () => (await buildBatch(this.db, (b) => applyStaged(b, [op, ...staged])).commit())[0]!.writeTime);
       this.writes.create++;
       return writeTime;
     } catch (error) {
@@ -279,13 +320,13 @@ export class TaskStore {
   /** One commit guarded by `lastUpdateTime`; 'conflict' when the document changed (or vanished) since then. */
   private async commitIfUnchanged(id: string, kind: WriteKind, change: TaskWrite, updateTime: Timestamp, staged: readonly StagedOp[]): Promise<WriteResult[] | 'conflict'> {
     try {
-      const results = await retryTransient(() => {
-        // A WriteBatch commits once; each try builds its own.
-        const batch = this.db.batch();
-        batch.update(this.ref(id), { ...change, updatedAt: FieldValue.serverTimestamp() } as UpdateData<DocumentData>, { lastUpdateTime: updateTime });
-        applyStaged(batch, staged);
-        return batch.commit();
-      });
+      // A WriteBatch commits once; each try builds its own.
+      const results = await retryTransient(() =>
+        buildBatch(this.db, (batch) => {
+          batch.update(this.ref(id), { ...change, updatedAt: FieldValue.serverTimestamp() } as UpdateData<DocumentData>, { lastUpdateTime: updateTime });
+          applyStaged(batch, staged);
+        }).commit(),
+      );
       this.writes[kind]++;
       return results;
     } catch (error) {

@@ -4,7 +4,8 @@ import { Heap } from '../executors/heap.js';
 import { resolveInProcessOptions } from '../executors/in-process.js';
 import { createTestContext } from './context.js';
 import { defineTask } from './define.js';
-import { RetryAfterError, TaskTimeoutError } from './errors.js';
+import { RetryAfterError, TaskTimeoutError, UnstorableError } from './errors.js';
+import { isUnstorable, storable } from './store.js';
 import { backoffDelayMs, parseRetryOverrides, resolveRetryPolicy } from './retry.js';
 
 describe('retry policies', () => {
@@ -95,5 +96,29 @@ describe('Heap', () => {
     const out: number[] = [];
     while (h.size) out.push(h.pop()!);
     expect(out).toEqual([0, 1, 3, 3, 5, 7, 9]);
+  });
+});
+
+describe('what Firestore cannot store', () => {
+  it('is recognised by what the error is, not by what it lacks', () => {
+    // The store's own contention error has no code: it is a lost race, not data Firestore refused.
+    expect(isUnstorable(new Error('task t: gave up after 8 conflicting writes (finish)'))).toBe(false);
+    expect(isUnstorable(new TypeError('a bug'))).toBe(false);
+    expect(isUnstorable(Object.assign(new Error('quota'), { code: 8 }))).toBe(false);
+    expect(isUnstorable(Object.assign(new Error('longer than 1048487 bytes'), { code: 3 }))).toBe(true);
+    expect(isUnstorable(new UnstorableError('nested arrays'))).toBe(true);
+  });
+
+  it('storable names the path of a BigInt, a function, a nested array or a cycle, and drops undefined as JSON does', () => {
+    expect(() => storable({ a: [{ b: 1n }] }, 'result')).toThrow('result.a.0.b is a BigInt');
+    expect(() => storable({ f: () => 1 }, 'result')).toThrow('result.f is a function');
+    expect(() => storable([[1]], 'result')).toThrow('result.0 is an array directly inside an array');
+    const cyclic: Record<string, unknown> = { a: 1 };
+    cyclic.self = cyclic;
+    expect(() => storable(cyclic, 'params')).toThrow('params.self refers back to itself');
+    const shared = { s: 1 };
+    expect(storable({ x: shared, y: shared, z: undefined, list: [undefined, 2] }, 'result')).toEqual({ x: { s: 1 }, y: { s: 1 }, list: [null, 2] });
+    const when = new Date(0);
+    expect(storable({ when }, 'result').when).toBe(when);
   });
 });

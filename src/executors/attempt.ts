@@ -14,7 +14,7 @@ import {
 import type { Logger } from '../core/logger.js';
 import type { Metrics, Outcome } from '../core/metrics.js';
 import { backoffDelayMs } from '../core/retry.js';
-import { isUnstorable, terminal, type ClaimOffer, type Claimed, type Lease, type StagedOp, type TaskStore, type TaskWrite, type Versioned } from '../core/store.js';
+import { isUnstorable, storable, terminal, type ClaimOffer, type Claimed, type Lease, type StagedOp, type TaskStore, type TaskWrite, type Versioned } from '../core/store.js';
 import { zodIssues, type Task, type TaskError } from '../core/task.js';
 
 /** What every executor shares: the store, the registered handlers and where to log and count. */
@@ -64,8 +64,37 @@ export interface AttemptResult {
 }
 
 function toTaskError(error: unknown, retriable: boolean): TaskError {
-  if (error instanceof Error) return { name: error.name, message: error.message.slice(0, 4000), retriable };
-  return { name: 'Error', message: String(error).slice(0, 4000), retriable };
+  const { name, message } = describeThrown(error);
+  return { name: name.slice(0, 200), message: message.slice(0, 4000), retriable };
+}
+
+/**
+ * What a handler threw, described without trusting it: anything may be thrown, including a null-prototype object
+ * (`String()` of it throws), a Proxy, or an Error whose `name` is not a string. Recording the outcome must not fail
+ * because of it, or the task would be re-run at every lease expiry and end as "executor lost".
+ */
+export function describeThrown(error: unknown): { name: string; message: string } {
+  const text = (v: unknown): string => {
+    if (typeof v === 'string') return v;
+    try {
+      return JSON.stringify(v) ?? String(v);
+    } catch {
+      try {
+        return String(v);
+      } catch {
+        return Object.prototype.toString.call(v);
+      }
+    }
+  };
+  try {
+    const e = error as { name?: unknown; message?: unknown } | null;
+    const isObject = typeof e === 'object' && e !== null;
+    const name = isObject && typeof e.name === 'string' && e.name ? e.name : 'Error';
+    if (isObject && typeof e.message === 'string') return { name, message: e.message };
+    return { name, message: text(error) };
+  } catch {
+    return { name: 'Error', message: 'a value that cannot be read was thrown' };
+  }
 }
 
 /**
@@ -288,7 +317,8 @@ export class Attempt {
     }
     if (ok) {
       try {
-        return await this.write('completed', terminal('completed', { result: value, progress: 100, currentStep: this.step, error: null }, retentionMs), this.staged);
+        const result = storable(value, 'result');
+        return await this.write('completed', terminal('completed', { result, progress: 100, currentStep: this.step, error: null }, retentionMs), this.staged);
       } catch (error) {
         if (!isUnstorable(error)) throw error;
         thrown = new NonRetriableError(`the result or staged writes could not be stored: ${error instanceof Error ? error.message : String(error)}`);

@@ -1,10 +1,10 @@
 import { FieldValue, Timestamp, type WriteResult } from 'firebase-admin/firestore';
 import { randomUUID } from 'node:crypto';
 import { stagedWrites } from '../core/context.js';
-import { TaskNotFoundError, TaskStateError, TaskValidationError, formatIssues, type FieldIssue } from '../core/errors.js';
+import { TaskNotFoundError, TaskStateError, TaskValidationError, UnstorableError, formatIssues, type FieldIssue } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { resolveRetryPolicy, type RetryOverrides } from '../core/retry.js';
-import { isUnstorable, retryChange, terminal, withoutUndefined, type StagedOp, type TaskStore, type TaskWrite, type Versioned } from '../core/store.js';
+import { isUnstorable, retryChange, storable, terminal, type StagedOp, type TaskStore, type TaskWrite, type Versioned } from '../core/store.js';
 import { IS_TERMINAL, newTask, zodIssues, type StageState, type Task, type TaskError } from '../core/task.js';
 import type { PipelineHooks } from '../executors/attempt.js';
 import type { Executor } from '../executors/executor.js';
@@ -404,8 +404,18 @@ export class PipelineRunner implements PipelineHooks {
   ): Step | Promise<Step> {
     const taskId = stages[s.id]!.taskId;
     const parsed = s.task.params.safeParse(s.params(params, outputs));
-    if (!parsed.success) {
-      const message = `stage ${JSON.stringify(s.id)} got invalid params: ${formatIssues(zodIssues(parsed.error, 'params'))}`;
+    let stageParams: unknown = null;
+    let problem = parsed.success ? null : formatIssues(zodIssues(parsed.error, 'params'));
+    if (parsed.success) {
+      try {
+        stageParams = storable(parsed.data, 'params') ?? null;
+      } catch (error) {
+        if (!(error instanceof UnstorableError)) throw error;
+        problem = error.message;
+      }
+    }
+    if (problem !== null) {
+      const message = `stage ${JSON.stringify(s.id)} got invalid params: ${problem}`;
       const error: TaskError = { name: 'TaskValidationError', message, retriable: false };
       set(s.id, { status: 'failed', error });
       return this.finish(def, t, params, step, stages, 'failed', s.id, error, outputs);
@@ -414,7 +424,7 @@ export class PipelineRunner implements PipelineHooks {
       type: s.task.type,
       priority: t.priority,
       queue: s.task.queue,
-      params: withoutUndefined(parsed.data) ?? null,
+      params: stageParams,
       ownerUid: t.ownerUid,
       parentTaskId: t.id,
       retryPolicy: resolveRetryPolicy(s.task.retry, this.deps.retryPolicies),
