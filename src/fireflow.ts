@@ -45,10 +45,16 @@ export interface SubmitOptions {
   parentTaskId?: string;
   /** Pipelines only: the stage ids to run. Each selected stage's prerequisites must be selected or already stored. @default every stage */
   stages?: string[];
+  /**
+   * Pipelines only, with `ownerUid`: refuse with `ActiveLimitError` (nothing written) when this owner already has this
+   * many pipelines of this type running. Exact under concurrent submits: the count is kept in one document changed in
+   * the same commits that start and finish each pipeline (a retry takes a slot again). @default no limit
+   */
+  ownerLimit?: number;
 }
 
 const TASK_OPTIONS = ['id', 'priority', 'queue', 'ownerUid', 'parentTaskId'];
-const PIPELINE_OPTIONS = ['id', 'priority', 'ownerUid', 'stages'];
+const PIPELINE_OPTIONS = ['id', 'priority', 'ownerUid', 'stages', 'ownerLimit'];
 
 /**
  * The task system's front door: submit, cancel, retry and query tasks, and (with an executor) run them.
@@ -150,7 +156,7 @@ export class Fireflow {
     const o = (options ?? {}) as Record<string, unknown>;
     for (const key of Object.keys(o)) {
       if ((pipeline ? PIPELINE_OPTIONS : TASK_OPTIONS).includes(key)) continue;
-      const message = pipeline && TASK_OPTIONS.includes(key) ? 'not an option of pipelines (each stage task has its own queue)' : !pipeline && key === 'stages' ? 'only pipelines have stages' : 'unknown option';
+      const message = pipeline && TASK_OPTIONS.includes(key) ? 'not an option of pipelines (each stage task has its own queue)' : !pipeline && (key === 'stages' || key === 'ownerLimit') ? `only pipelines have ${key}` : 'unknown option';
       issues.push({ path: key, message });
     }
     const priority = o.priority ?? def.priority;
@@ -161,6 +167,11 @@ export class Fireflow {
     for (const key of ['id', 'ownerUid', 'parentTaskId'] as const) {
       const v = o[key];
       if (v !== undefined && !isId(v)) issues.push({ path: key, message: `${ID_RULE}, got ${JSON.stringify(v)}` });
+    }
+    if (o.ownerLimit !== undefined && (!Number.isInteger(o.ownerLimit) || (o.ownerLimit as number) < 1)) {
+      issues.push({ path: 'ownerLimit', message: `must be a whole number >= 1, got ${JSON.stringify(o.ownerLimit)}` });
+    } else if (o.ownerLimit !== undefined && o.ownerUid === undefined) {
+      issues.push({ path: 'ownerLimit', message: 'needs ownerUid: the limit is per owner' });
     }
     if (pipeline && isId(o.id)) {
       // Each stage's task is `{id}.{stageId}`: it must be a valid id too, or the stage could never be written or delivered.
@@ -180,7 +191,7 @@ export class Fireflow {
 
     const id = options.id ?? this.store.newId();
     if (pipeline) {
-      return this.runner!.start(pipeline, { id, params: storedParams, priority: priority as number, ownerUid: options.ownerUid ?? null, stages: o.stages });
+      return this.runner!.start(pipeline, { id, params: storedParams, priority: priority as number, ownerUid: options.ownerUid ?? null, stages: o.stages, ownerLimit: options.ownerLimit ?? null });
     }
     const task = newTask(id, {
       type,

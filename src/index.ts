@@ -14,6 +14,8 @@ export {
   TaskNotFoundError,
   TaskStateError,
   MalformedTaskError,
+  ActiveLimitError,
+  UnstorableError,
   formatIssues,
   type AbortReason,
   type FieldIssue,
@@ -58,6 +60,8 @@ export { audioPipeline, blobAudio, AUDIO_PIPELINE, AUDIO_STAGES, DEFAULT_AUDIO_W
 export {
   createUpload,
   completeUpload,
+  expireUploads,
+  reserveChunk,
   getAudio,
   newUploadSchema,
   AudioNotFoundError,

@@ -48,7 +48,7 @@ export const sha256 = (b: Buffer | string) => createHash('sha256').update(b).dig
  */
 export async function startApi(
   name: string,
-  options: Partial<Pick<ApiOptions, 'maxChunkBytes' | 'maxActivePipelinesPerUser'>> & { pipelines?: (db: Firestore, blobs: FsBlobStore) => PipelineDefinition<any>[]; executor?: ExecutorFactory } = {},
+  options: Partial<Pick<ApiOptions, 'maxChunkBytes' | 'maxActivePipelinesPerUser' | 'maxUploadsInFlightPerUser' | 'uploadTtlMs'>> & { pipelines?: (db: Firestore, blobs: FsBlobStore) => PipelineDefinition<any>[]; executor?: ExecutorFactory } = {},
 ): Promise<ApiHarness> {
   if (!process.env.FIRESTORE_EMULATOR_HOST || !process.env.FIREBASE_AUTH_EMULATOR_HOST) {
     throw new Error('the Firestore and Auth emulators are not running: use `npm test` or `npm run bench` (they start them)');

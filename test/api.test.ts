@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AUDIO_PIPELINE } from '../src/audio/pipeline.js';
+import { expireUploads, getAudio } from '../src/audio/record.js';
 import { createApi } from '../src/index.js';
 import { sha256 as sha, startApi, type ApiHarness, type User } from './api-harness.js';
 
@@ -13,7 +14,7 @@ let bob: User;
 let admin: User;
 
 beforeAll(async () => {
-  h = await startApi('api', { maxActivePipelinesPerUser: 3, maxChunkBytes: 64 * 1024 });
+  h = await startApi('api', { maxActivePipelinesPerUser: 3, maxUploadsInFlightPerUser: 20, maxChunkBytes: 64 * 1024 });
   [alice, bob, admin] = await Promise.all([h.signUp('alice'), h.signUp('bob'), h.signUp('admin', { admin: true })]);
 });
 afterAll(() => h.close());
@@ -124,6 +125,96 @@ describe('uploads and processing', () => {
     expect(over.body.error).toMatchObject({ code: 'resource-exhausted', details: { active: 3, limit: 3 } });
     // Another user is not affected.
     expect((await call(bob, 'POST', '/audio/process', { audioId: await upload(bob, bytes, 5000) })).status).toBe(202);
+  });
+});
+
+describe('concurrency and storage bounds', () => {
+  const bytes = randomBytes(10_000);
+  const statuses = (replies: Array<{ status: number }>) => replies.map((r) => r.status).sort((x, y) => x - y);
+
+  it('20 concurrent POST /audio/process for one upload start one pipeline: the rest get it back (same key) or a 409 naming it (no key), never 500', async () => {
+    const user = await signUp('racer');
+    const free = await upload(user, bytes, 5000);
+    const noKey = await Promise.all(Array.from({ length: 20 }, () => call(user, 'POST', '/audio/process', { audioId: free })));
+    expect(statuses(noKey)).toEqual([202, ...Array(19).fill(409)]);
+    const winner = noKey.find((r) => r.status === 202)!.body.taskId as string;
+    for (const r of noKey.filter((x) => x.status === 409)) expect(r.body.error.message).toContain(`already being processed by task "${winner}"`);
+
+    const keyed = await upload(user, bytes, 5000);
+    const same = await Promise.all(Array.from({ length: 20 }, () => call(user, 'POST', '/audio/process', { audioId: keyed, idempotencyKey: 'one-key' })));
+    expect(statuses(same)).toEqual(Array(20).fill(202));
+    expect(new Set(same.map((r) => r.body.taskId)).size).toBe(1);
+  });
+
+  it('the limit of running pipelines per user is exact under 12 concurrent requests, and a finished pipeline frees its slot', async () => {
+    const user = await signUp('burst');
+    const ids = await Promise.all(Array.from({ length: 12 }, () => upload(user, bytes, 5000)));
+    const replies = await Promise.all(ids.map((audioId) => call(user, 'POST', '/audio/process', { audioId })));
+    expect(statuses(replies)).toEqual([...Array(3).fill(202), ...Array(9).fill(429)]);
+    for (const r of replies.filter((x) => x.status === 429)) {
+      expect(r.headers.get('retry-after')).toBe('30');
+      expect(r.body.error).toMatchObject({ code: 'resource-exhausted', details: { active: 3, limit: 3 } });
+    }
+    const running = replies.filter((r) => r.status === 202).map((r) => r.body.taskId as string);
+    expect(await h.ff.count({ ownerUid: user.uid, type: AUDIO_PIPELINE, status: 'running' })).toBe(3);
+    // Cancelling one (it finishes as cancelled) gives its slot back; a retry of it takes one again.
+    expect((await call(user, 'POST', `/tasks/${running[0]}/cancel`)).body.status).toBe('cancelled');
+    const next = ids.find((id) => !replies.some((r) => r.status === 202 && r.body.audioId === id))!;
+    expect((await call(user, 'POST', '/audio/process', { audioId: next })).status).toBe(202);
+    expect((await call(user, 'POST', `/tasks/${running[0]}/retry`)).status).toBe(429);
+  });
+
+  it('uploads in flight per user are limited exactly', async () => {
+    const user = await signUp('hoarder');
+    const declare = () => call(user, 'POST', '/audio', { contentType: 'audio/wav', chunkCount: 1, totalBytes: 10, sha256: sha(Buffer.alloc(10)) });
+    const replies = await Promise.all(Array.from({ length: 22 }, declare));
+    expect(statuses(replies), JSON.stringify(replies.filter((r) => r.status !== 201).map((r) => r.body))).toEqual([...Array(20).fill(201), 429, 429]);
+    expect(replies.find((r) => r.status === 429)!.body.error).toMatchObject({ code: 'resource-exhausted', details: { active: 20, limit: 20 } });
+    // Completing one (process finalises it) frees its slot.
+    const done = replies.find((r) => r.status === 201)!.body.audioId as string;
+    const chunk = Buffer.alloc(10);
+    expect((await call(user, 'PUT', `/audio/${done}/chunks/0`, chunk, { 'content-type': 'application/octet-stream', 'x-chunk-sha256': sha(chunk) })).status).toBe(200);
+    expect((await call(user, 'POST', '/audio/process', { audioId: done })).status).toBe(202);
+    expect((await declare()).status).toBe(201);
+    expect((await declare()).status).toBe(429);
+  });
+
+  it('a chunk never makes an upload hold more than it declared, however chunks are sized or re-sent', async () => {
+    const put = (id: string, index: number, body: Buffer) =>
+      call(alice, 'PUT', `/audio/${id}/chunks/${index}`, body, { 'content-type': 'application/octet-stream', 'x-chunk-sha256': sha(body) });
+    const tiny = (await call(alice, 'POST', '/audio', { contentType: 'audio/wav', chunkCount: 1, totalBytes: 10, sha256: sha(Buffer.alloc(10)) })).body.audioId as string;
+    const over = await put(tiny, 0, Buffer.alloc(11));
+    expect(over.status).toBe(400);
+    expect(over.body.error.details.issues[0].message).toMatch(/add up to 11 bytes, more than the declared totalBytes 10/);
+    expect(await h.blobs.list(`uploads/${tiny}/`)).toEqual([]);
+
+    const two = (await call(alice, 'POST', '/audio', { contentType: 'audio/wav', chunkCount: 2, totalBytes: 10, sha256: sha(Buffer.alloc(10)) })).body.audioId as string;
+    expect((await put(two, 0, Buffer.alloc(9))).status).toBe(200);
+    expect((await put(two, 1, Buffer.alloc(2))).status).toBe(400);
+    expect((await put(two, 1, Buffer.alloc(1))).status).toBe(200);
+    expect((await put(two, 0, Buffer.alloc(10))).status).toBe(400); // a re-sent chunk counts in place of the old one
+    expect((await put(two, 0, Buffer.alloc(8))).status).toBe(200);
+    const stored = await h.blobs.list(`uploads/${two}/`);
+    expect(stored.reduce((n, b) => n + b.size, 0)).toBeLessThanOrEqual(10);
+  });
+
+  it('an abandoned upload expires: its chunks are deleted, its slot freed, and it can no longer be processed', async () => {
+    const user = await signUp('abandons');
+    const id = await upload(user, bytes, 5000, [0]);
+    const inFlight = async () => (await h.db.doc(`audio_owners/${user.uid}`).get()).get('active');
+    expect(await inFlight()).toBe(1);
+    expect(await h.blobs.list(`uploads/${id}/`)).toHaveLength(1);
+    expect(await expireUploads(h.db, h.blobs, { now: Date.now() + 60_000 })).toEqual([]); // not yet past its 24 h
+    expect(await expireUploads(h.db, h.blobs, { now: Date.now() + 25 * 3_600_000 })).toContain(id);
+    expect(await h.blobs.list(`uploads/${id}/`)).toEqual([]);
+    expect(await inFlight()).toBe(0);
+    const record = await getAudio(h.db, id);
+    expect(record).toMatchObject({ status: 'expired', error: { name: 'UploadExpiredError' }, expireAt: expect.any(Date) });
+    const chunk = bytes.subarray(5000);
+    expect((await call(user, 'PUT', `/audio/${id}/chunks/1`, chunk, { 'content-type': 'application/octet-stream', 'x-chunk-sha256': sha(chunk) })).status).toBe(409);
+    const refused = await call(user, 'POST', '/audio/process', { audioId: id });
+    expect(refused.status).toBe(409);
+    expect(refused.body.error.message).toMatch(/never completed and its chunks were deleted/);
   });
 });
 

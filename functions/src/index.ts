@@ -26,6 +26,7 @@ import {
   createFireflow,
   createQuestionGenerator,
   createTranscriber,
+  expireUploads,
   firebaseAuthenticator,
   hybrid,
   inProcess,
@@ -85,12 +86,14 @@ export const fireflowWorkerHigh = worker({ maxConcurrentDispatches: 40, maxDispa
 export const fireflowWorkerLow = worker({ maxConcurrentDispatches: 4, maxDispatchesPerSecond: 10 });
 
 /**
- * Every minute: re-queue tasks whose process died (expired leases), settle and reconcile their pipelines, and enqueue
- * pending tasks that lost their dispatch. The only sweep: instances do not run one of their own (`sweep: false`).
+ * Every minute: re-queue tasks whose process died (expired leases), settle and reconcile their pipelines, enqueue
+ * pending tasks that lost their dispatch, and expire abandoned uploads (their chunks deleted). The only sweep:
+ * instances do not run one of their own (`sweep: false`).
  */
 export const fireflowSweep = onSchedule('every 1 minutes', async () => {
   await started;
   const swept = await fireflow.sweep();
   const redispatched = await (executor.remote as CloudTasksExecutor).redispatchPending();
-  logger.info('fireflow sweep', { ...swept, redispatched });
+  const expiredUploads = (await expireUploads(db, blobs)).length;
+  logger.info('fireflow sweep', { ...swept, redispatched, expiredUploads });
 });

@@ -2,6 +2,7 @@ import type { Firestore } from 'firebase-admin/firestore';
 import { pipeline } from 'node:stream/promises';
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import type { z } from 'zod';
+import { DEFAULT_UPLOAD_TTL_MS, DEFAULT_UPLOADS_IN_FLIGHT } from '../audio/record.js';
 import type { BlobStore } from '../blobs/blob-store.js';
 import { zodIssues } from '../core/task.js';
 import type { Fireflow } from '../fireflow.js';
@@ -21,8 +22,12 @@ export interface ApiOptions {
   authenticate: Authenticate;
   /** Largest chunk `PUT /audio/:id/chunks/:index` accepts, bytes. @default 8 MiB */
   maxChunkBytes?: number;
-  /** Audio pipelines one user may have pending or running; `POST /audio/process` answers 429 beyond it. @default 3 */
+  /** Audio pipelines one user may have running; `POST /audio/process` answers 429 beyond it (exact). @default 3 */
   maxActivePipelinesPerUser?: number;
+  /** Uploads one user may have in flight (declared, not complete); `POST /audio` answers 429 beyond it (exact). @default 5 */
+  maxUploadsInFlightPerUser?: number;
+  /** How long an upload may stay incomplete before `expireUploads` deletes its chunks, ms. @default 24 h */
+  uploadTtlMs?: number;
   /** How long stage rates measured from finished pipelines are reused for estimates, ms. @default 300_000 */
   stageRatesTtlMs?: number;
 }
@@ -46,6 +51,8 @@ export function createApi(options: ApiOptions): express.Express {
   if (typeof options.authenticate !== 'function') throw new TypeError('authenticate must be a function, e.g. firebaseAuthenticator(getAuth())');
   const maxChunkBytes = positiveInteger('maxChunkBytes', options.maxChunkBytes, 8 * 1024 * 1024);
   const maxActive = positiveInteger('maxActivePipelinesPerUser', options.maxActivePipelinesPerUser, 3);
+  const maxUploads = positiveInteger('maxUploadsInFlightPerUser', options.maxUploadsInFlightPerUser, DEFAULT_UPLOADS_IN_FLIGHT);
+  const uploadTtlMs = positiveInteger('uploadTtlMs', options.uploadTtlMs, DEFAULT_UPLOAD_TTL_MS);
   const ttl = options.stageRatesTtlMs ?? 300_000;
   const log = options.fireflow.log;
 
@@ -61,7 +68,15 @@ export function createApi(options: ApiOptions): express.Express {
     return rates.value;
   };
 
-  const routes = apiRoutes({ fireflow: options.fireflow, db: options.db, blobs: options.blobs, maxActivePipelinesPerUser: maxActive, stageRates });
+  const routes = apiRoutes({
+    fireflow: options.fireflow,
+    db: options.db,
+    blobs: options.blobs,
+    maxActivePipelinesPerUser: maxActive,
+    maxUploadsInFlightPerUser: maxUploads,
+    uploadTtlMs,
+    stageRates,
+  });
   const document = openApiDocument(routes, { maxChunkBytes });
   const app = express();
   app.disable('x-powered-by');

@@ -1,4 +1,4 @@
-import { UnknownTaskTypeError, TaskValidationError, NotFoundError, StateError, type FieldIssue } from '../core/errors.js';
+import { ActiveLimitError, ContentionError, UnknownTaskTypeError, TaskValidationError, NotFoundError, StateError, type FieldIssue } from '../core/errors.js';
 
 /** The error codes the API answers with (firebase-functions' `HttpsError` names), each with its one HTTP status. */
 export const API_ERROR_STATUS = {
@@ -38,6 +38,9 @@ export class ApiError extends Error {
   }
 }
 
+/** How long a client over a limit of active pipelines or uploads should wait before asking again, seconds. */
+const BUSY_RETRY_SECONDS = 30;
+
 /** What body-parser's errors carry. */
 interface BodyParserError {
   type?: string;
@@ -56,6 +59,10 @@ export function toApiError(error: unknown): ApiError | null {
   if (error instanceof UnknownTaskTypeError) return new ApiError('invalid-argument', error.message);
   if (error instanceof NotFoundError) return new ApiError('not-found', error.message);
   if (error instanceof StateError) return new ApiError('failed-precondition', error.message);
+  if (error instanceof ContentionError) return new ApiError('unavailable', error.message, null, { 'retry-after': '1' });
+  if (error instanceof ActiveLimitError) {
+    return new ApiError('resource-exhausted', error.message, { active: error.active, limit: error.limit }, { 'retry-after': String(BUSY_RETRY_SECONDS) });
+  }
   const e = error as BodyParserError | null;
   if (e && typeof e === 'object' && typeof e.type === 'string' && e.expose) {
     switch (e.type) {

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Firestore } from 'firebase-admin/firestore';
 import { z } from 'zod';
 import { AUDIO_PIPELINE, AUDIO_STAGES } from '../audio/pipeline.js';
-import { AudioNotFoundError, MAX_CHUNKS, completeUpload, createUpload, getAudio, newUploadSchema, type AudioRecord } from '../audio/record.js';
+import { AudioNotFoundError, MAX_CHUNKS, completeUpload, createUpload, getAudio, newUploadSchema, reserveChunk, type AudioRecord } from '../audio/record.js';
 import { chunkKey } from '../audio/reassemble.js';
 import type { BlobStore } from '../blobs/blob-store.js';
 import { TaskNotFoundError } from '../core/errors.js';
@@ -22,6 +22,8 @@ export interface RouteDeps {
   db: Firestore;
   blobs: BlobStore;
   maxActivePipelinesPerUser: number;
+  maxUploadsInFlightPerUser: number;
+  uploadTtlMs: number;
   stageRates: () => Promise<StageRates>;
 }
 
@@ -32,8 +34,6 @@ const decimal = z
   .regex(/^\d{1,9}$/, 'must be a whole number in decimal digits')
   .transform(Number);
 const SHA256_HEADER = 'x-chunk-sha256';
-/** How long a client over its pipeline limit should wait before asking again, seconds. */
-const BUSY_RETRY_SECONDS = 30;
 
 /** A task as the API shows it: the document minus the write token, an internal detail of the store. */
 function taskView(task: Task): Omit<Task, 'writeToken'> {
@@ -139,9 +139,9 @@ export function apiRoutes(deps: RouteDeps): Route[] {
       path: '/audio',
       summary: 'Declare an upload; its chunks are then sent with PUT /audio/{audioId}/chunks/{index}.',
       body: newUploadSchema,
-      responses: { 201: { description: 'The upload was created', schema: z.object({ audioId: z.string(), status: z.string(), chunkCount: z.number() }) } },
+      responses: { 201: { description: 'The upload was created', schema: z.object({ audioId: z.string(), status: z.string(), chunkCount: z.number(), totalBytes: z.number() }) } },
       async handle({ body, caller }) {
-        const record = await createUpload(db, body, { ownerUid: caller.uid });
+        const record = await createUpload(db, body, { ownerUid: caller.uid, maxInFlight: deps.maxUploadsInFlightPerUser, ttlMs: deps.uploadTtlMs });
         return { status: 201, body: { audioId: record.id, status: record.status, chunkCount: record.chunkCount, totalBytes: record.totalBytes } };
       },
     }),
@@ -171,6 +171,8 @@ export function apiRoutes(deps: RouteDeps): Route[] {
           throw ApiError.invalid(`the upload has ${record.chunkCount} chunks`, [{ path: 'params.index', message: `must be below ${record.chunkCount}, got ${params.index}` }]);
         }
         if (record.status !== 'uploading') throw new ApiError('failed-precondition', `the upload of audio ${JSON.stringify(record.id)} is finalised (${record.status}); its chunks cannot change`);
+        // Counted before it is stored: an upload never holds more bytes than it declared.
+        await reserveChunk(db, record, params.index, body.length);
         await blobs.put(chunkKey(record.id, params.index), body);
         return { body: { audioId: record.id, index: params.index, bytes: body.length } };
       },
@@ -195,17 +197,16 @@ export function apiRoutes(deps: RouteDeps): Route[] {
           throw new ApiError('failed-precondition', 'this idempotency key was already used to process another audio');
         }
         if (!task) {
-          const active = (await Promise.all((['pending', 'running'] as const).map((status) => ff.count({ ownerUid: owner, type: AUDIO_PIPELINE, status })))).reduce((a, b) => a + b, 0);
-          if (active >= deps.maxActivePipelinesPerUser) {
-            throw new ApiError(
-              'resource-exhausted',
-              `${active} pipelines of this user are already pending or running; the limit is ${deps.maxActivePipelinesPerUser}`,
-              { active, limit: deps.maxActivePipelinesPerUser },
-              { 'retry-after': String(BUSY_RETRY_SECONDS) },
-            );
-          }
           if (record.status === 'uploading') await completeUpload(db, blobs, record.id);
-          const started = await ff.submit(AUDIO_PIPELINE, { audioId: record.id }, { ownerUid: owner, ...(taskId ? { id: taskId } : {}), ...(body.priority ? { priority: body.priority } : {}), ...(body.stages ? { stages: body.stages } : {}) });
+          // Concurrent requests for one upload: one starts the pipeline; with the same key the others get that task
+          // back, without one they get a 409 naming it (the audio is already being processed).
+          const started = await ff.submit(AUDIO_PIPELINE, { audioId: record.id }, {
+            ownerUid: owner,
+            ownerLimit: deps.maxActivePipelinesPerUser,
+            ...(taskId ? { id: taskId } : {}),
+            ...(body.priority ? { priority: body.priority } : {}),
+            ...(body.stages ? { stages: body.stages } : {}),
+          });
           task = await ff.get(started);
         }
         const estimatedSeconds = estimateSeconds(record, await deps.stageRates(), body.stages ?? AUDIO_STAGES);

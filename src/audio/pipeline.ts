@@ -144,6 +144,7 @@ export function audioPipeline(options: AudioPipelineOptions): PipelineDefinition
     async onStart({ audioId }, ctx) {
       const current = await readAudio(db, audioId);
       if (!current) throw new AudioNotFoundError(audioId);
+      if (current.record.status === 'expired') throw new AudioStateError(audioId, 'expired', 'process', 'the upload was never completed and its chunks were deleted; upload it again');
       if (current.record.status === 'processing') {
         throw new AudioStateError(audioId, 'processing', 'process', `it is already being processed by task ${JSON.stringify(current.record.taskId)}`);
       }

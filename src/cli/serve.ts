@@ -11,6 +11,7 @@ import { firebaseAuthenticator } from '../api/auth.js';
 import { createApi } from '../api/app.js';
 import { serveApi, type RunningApi } from '../api/server.js';
 import { audioPipeline } from '../audio/pipeline.js';
+import { expireUploads } from '../audio/record.js';
 import { FsBlobStore } from '../blobs/fs-store.js';
 import { SignInError, type ClientConfig } from '../client/connect.js';
 import type { Logger } from '../core/logger.js';
@@ -49,6 +50,9 @@ export interface LocalServer extends RunningApi {
  * The user the CLI and the dashboard sign in as on the emulators (the Auth emulator accepts any password; this one
  * exists only there). Both sign in as it, so a task the CLI starts shows in the dashboard.
  */
+/** How often `fireflow serve` expires abandoned uploads, ms. */
+const UPLOAD_SWEEP_MS = 10 * 60_000;
+
 export const LOCAL_USER = { email: 'local-user@fireflow.test', password: 'fireflow-local' } as const;
 
 function emulatorHosts(): ClientConfig['emulators'] {
@@ -80,6 +84,14 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
     ...(options.logger ? { logger: options.logger } : {}),
   });
   await fireflow.start();
+  // Abandoned uploads: their chunks are deleted once their time is up (functions/ does it in its scheduled sweep).
+  const sweepUploads = () =>
+    void expireUploads(db, blobs).then(
+      (ids) => ids.length && fireflow.log.info('expired abandoned uploads', { count: ids.length, ids }),
+      (error: unknown) => fireflow.log.warn('could not expire abandoned uploads', { error: String(error) }),
+    );
+  sweepUploads();
+  const uploadSweep = setInterval(sweepUploads, UPLOAD_SWEEP_MS).unref();
 
   const clientConfig: ClientConfig = {
     projectId,
@@ -116,6 +128,7 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
     clientConfig,
     dashboardBuilt,
     async close() {
+      clearInterval(uploadSweep);
       await running.close();
       await Promise.all([deleteApp(app), deleteApp(authApp)]);
     },

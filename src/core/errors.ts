@@ -69,6 +69,24 @@ export class UnstorableError extends Error {
   override name = 'UnstorableError';
 }
 
+/** A write kept losing races on one document (many writers at once): nothing was written; try again shortly. */
+export class ContentionError extends Error {
+  override name = 'ContentionError';
+}
+
+/** One owner already has `limit` things of a kind active (pipelines running, uploads in flight): try again later. */
+export class ActiveLimitError extends Error {
+  override name = 'ActiveLimitError';
+  constructor(
+    /** What is limited, in words: `pipelines of type "audio.process"`, `uploads`. */
+    readonly what: string,
+    readonly active: number,
+    readonly limit: number,
+  ) {
+    super(`${active} ${what} of this owner are already active; the limit is ${limit}`);
+  }
+}
+
 export interface FieldIssue {
   /** Dotted path of the offending field, e.g. `params.url`. */
   path: string;

@@ -56,7 +56,7 @@ export type StagedOp =
   | { op: 'create'; ref: DocumentReference; data: Record<string, unknown> }
   | { op: 'delete'; ref: DocumentReference };
 
-function applyStaged(batch: WriteBatch, ops: readonly StagedOp[]): void {
+export function applyStaged(batch: WriteBatch, ops: readonly StagedOp[]): void {
   for (const w of ops) {
     switch (w.op) {
       case 'set':
@@ -81,7 +81,7 @@ function applyStaged(batch: WriteBatch, ops: readonly StagedOp[]): void {
  * from 50 ms. Only for calls that are safe to repeat: reads, and writes whose repeat is detected (a create meets
  * ALREADY_EXISTS, a guarded update meets its precondition).
  */
-async function retryTransient<T>(call: () => Promise<T>): Promise<T> {
+export async function retryTransient<T>(call: () => Promise<T>): Promise<T> {
   for (let retry = 0; ; retry++) {
     try {
       return await call();
@@ -154,7 +154,7 @@ function buildBatch(db: Firestore, build: (batch: WriteBatch) => void): WriteBat
   return batch;
 }
 
-function grpcCode(error: unknown): number | undefined {
+export function grpcCode(error: unknown): number | undefined {
   const code = (error as { code?: unknown } | null)?.code;
   return typeof code === 'number' ? code : undefined;
 }
@@ -273,6 +273,11 @@ export class TaskStore {
 
   ref(id: string): DocumentReference {
     return this.collection.doc(id);
+  }
+
+  /** The count of `ownerUid`'s active pipelines of `type` (`ownerLimit`): `{collection}_owners/{type}:{ownerUid}`. */
+  ownerSlots(type: string, ownerUid: string): DocumentReference {
+    return this.db.collection(`${this.collection.id}_owners`).doc(`${type}:${ownerUid}`);
   }
 
   fromSnapshot(snap: DocumentSnapshot): Versioned | null {

@@ -107,6 +107,11 @@ export interface Task {
    * it runs, `leaseExpiresAt` is when an executor's sweep checks on it if no stage has reported since.
    */
   stages: Record<string, StageState> | null;
+  /**
+   * Set on a pipeline submitted with `ownerLimit`: it holds one of that many slots of its owner's (for pipelines of
+   * its type) from its start to its end, counted in the same commits.
+   */
+  ownerLimit: number | null;
 }
 
 /** A stored Firestore Timestamp, read as a `Date`. */
@@ -167,6 +172,7 @@ export const taskDocumentSchema = z.object({
   expireAt: nullableTimestamp,
   writeToken: z.string().nullable().default(null),
   stages: z.record(stageSchema).nullable().default(null),
+  ownerLimit: z.number().int().min(1).nullable().default(null),
 });
 
 /** A task as `submit` first writes it: pending, no attempt yet. */
@@ -193,6 +199,7 @@ export function newTask(
     expireAt: null,
     writeToken: null,
     stages: null,
+    ownerLimit: null,
   };
 }
 

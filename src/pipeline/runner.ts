@@ -4,6 +4,7 @@ import { stagedWrites } from '../core/context.js';
 import { TaskNotFoundError, TaskStateError, TaskValidationError, UnstorableError, formatIssues, type FieldIssue } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { resolveRetryPolicy, type RetryOverrides } from '../core/retry.js';
+import { afterConflict, freeSlot, takeSlot } from '../core/slots.js';
 import { isUnstorable, retryChange, storable, terminal, type StagedOp, type TaskStore, type TaskWrite, type Versioned } from '../core/store.js';
 import { IS_TERMINAL, newTask, zodIssues, type StageState, type Task, type TaskError } from '../core/task.js';
 import type { PipelineHooks } from '../executors/attempt.js';
@@ -19,6 +20,8 @@ export interface PipelineStart {
   ownerUid: string | null;
   /** Stage ids to run; all when absent. */
   stages: unknown;
+  /** Refuse with `ActiveLimitError` when the owner already has this many pipelines of this type running. */
+  ownerLimit: number | null;
 }
 
 export interface PipelineRunnerDeps {
@@ -93,47 +96,37 @@ export class PipelineRunner implements PipelineHooks {
   async start(def: PipelineDefinition, start: PipelineStart): Promise<string> {
     const { store } = this.deps;
     const selected = await this.selection(def, start.params, start.stages);
+    const slots = start.ownerLimit !== null && start.ownerUid !== null ? store.ownerSlots(def.type, start.ownerUid) : null;
     for (let round = 0; ; round++) {
       if (await store.get(start.id)) return start.id;
-      const ops: StagedOp[] = [];
-      await def.onStart?.(start.params, { pipelineId: start.id, writes: stagedWrites(ops) });
-      const stages: Record<string, StageState> = Object.fromEntries(
-        def.stages.map((s) => [
-          s.id,
-          {
-            index: s.index,
-            selected: selected.has(s.id),
-            status: selected.has(s.id) ? 'waiting' : 'skipped',
-            taskId: stageTaskId(start.id, s.id),
-            weight: s.weight,
-            progress: 0,
-            startedAt: null,
-            completedAt: null,
-            seconds: null,
-            output: null,
-            error: null,
-          },
-        ]),
-      );
-      const { id: _id, ...doc } = newTask(start.id, {
-        type: def.type,
-        priority: start.priority,
-        queue: def.queue,
-        params: start.params,
-        ownerUid: start.ownerUid,
-        parentTaskId: null,
-        retryPolicy: NO_RETRY,
-      });
       try {
+        const ops: StagedOp[] = [];
+        await def.onStart?.(start.params, { pipelineId: start.id, writes: stagedWrites(ops) });
+        if (slots) ops.push(await takeSlot(slots, start.ownerLimit!, `pipelines of type ${JSON.stringify(def.type)}`));
+        const { id: _id, ...doc } = newTask(start.id, {
+          type: def.type,
+          priority: start.priority,
+          queue: def.queue,
+          params: start.params,
+          ownerUid: start.ownerUid,
+          parentTaskId: null,
+          retryPolicy: NO_RETRY,
+        });
         await store.create(
           start.id,
-          { ...doc, status: 'running', attempt: 1, startedAt: FieldValue.serverTimestamp(), leaseExpiresAt: this.checkBack(def), stages },
+          { ...doc, status: 'running', attempt: 1, startedAt: FieldValue.serverTimestamp(), leaseExpiresAt: this.checkBack(def), stages: this.initialStages(def, start.id, selected), ownerLimit: slots ? start.ownerLimit : null },
           ops,
         );
         break;
       } catch (error) {
-        // A write `onStart` staged met its precondition: what it read changed meanwhile. Decide again.
-        if ((error as { code?: unknown }).code === FAILED_PRECONDITION && round < 3) continue;
+        // A write staged with it met its precondition (what `onStart` read, the owner's count): decide again.
+        if ((error as { code?: unknown }).code === FAILED_PRECONDITION) {
+          await afterConflict(round, `start of pipeline ${start.id}`);
+          continue;
+        }
+        // A start that raced another with the same id: `onStart` or the limit refused it because of that very
+        // pipeline, which is the one to return.
+        if (await store.get(start.id)) return start.id;
         throw error;
       }
     }
@@ -145,7 +138,6 @@ export class PipelineRunner implements PipelineHooks {
   async retry(id: string): Promise<Task> {
     const { store } = this.deps;
     for (let round = 0; ; round++) {
-      if (round === MAX_ROUNDS) throw new Error(`pipeline ${id}: gave up after ${MAX_ROUNDS} conflicting writes (retry)`);
       const v = await store.read(id);
       if (!v) throw new TaskNotFoundError(id);
       const t = v.task;
@@ -153,6 +145,8 @@ export class PipelineRunner implements PipelineHooks {
       const def = this.definition(t);
       const ops: StagedOp[] = [];
       await def.onStart?.(def.params.parse(t.params), { pipelineId: id, writes: stagedWrites(ops) });
+      // Running again takes a slot again (its end gave it back), under the limit it was submitted with.
+      if (t.ownerLimit !== null && t.ownerUid !== null) ops.push(await takeSlot(store.ownerSlots(t.type, t.ownerUid), t.ownerLimit, `pipelines of type ${JSON.stringify(t.type)}`));
       const change: TaskWrite = {
         status: 'running',
         attempt: t.attempt + 1,
@@ -173,6 +167,7 @@ export class PipelineRunner implements PipelineHooks {
       }
       change.progress = overallProgress(stages);
       if ((await store.writeIfUnchanged(id, 'retry', change, v.updateTime, ops)) !== 'conflict') break;
+      await afterConflict(round, `retry of pipeline ${id}`);
     }
     await this.advance(id);
     return this.get(id);
@@ -234,6 +229,28 @@ export class PipelineRunner implements PipelineHooks {
     const def = this.deps.pipelines.get(t.type);
     if (!def) throw new Error(`pipeline ${t.id} is of type ${JSON.stringify(t.type)}, which is not registered in this process`);
     return def;
+  }
+
+  /** Every stage of `def` as a new pipeline's document holds it: the selected ones waiting, the others skipped. */
+  private initialStages(def: PipelineDefinition, pipelineId: string, selected: ReadonlySet<string>): Record<string, StageState> {
+    return Object.fromEntries(
+      def.stages.map((s) => [
+        s.id,
+        {
+          index: s.index,
+          selected: selected.has(s.id),
+          status: selected.has(s.id) ? 'waiting' : 'skipped',
+          taskId: stageTaskId(pipelineId, s.id),
+          weight: s.weight,
+          progress: 0,
+          startedAt: null,
+          completedAt: null,
+          seconds: null,
+          output: null,
+          error: null,
+        },
+      ]),
+    );
   }
 
   private checkBack(def: PipelineDefinition, notBefore = Date.now()): Timestamp {
@@ -462,6 +479,7 @@ export class PipelineRunner implements PipelineHooks {
       await def.onFinish?.(params, { status, error, outputs }, { pipelineId: t.id, writes: stagedWrites(ops) });
       step.staged.push(...ops);
     }
+    if (t.ownerLimit !== null && t.ownerUid !== null) step.staged.push(freeSlot(this.deps.store.ownerSlots(t.type, t.ownerUid)));
     const progress = status === 'completed' ? 100 : overallProgress(stages);
     Object.assign(step.change, terminal(status, { error, result: status === 'completed' ? outputs : null, progress, currentStep: null }, this.deps.retentionMs));
     return step;
