@@ -14,6 +14,7 @@ import type { ExecutorFactory } from '../src/executors/executor.js';
 import type { PipelineDefinition } from '../src/pipeline/define.js';
 import { createFireflow, type Fireflow } from '../src/fireflow.js';
 import { createApi, firebaseAuthenticator, serveApi, type ApiOptions, type RunningApi } from '../src/index.js';
+import { responseChecker } from './openapi-check.js';
 
 export interface User {
   uid: string;
@@ -66,6 +67,7 @@ export async function startApi(
   const api = await serveApi(createApi({ fireflow: ff, db, blobs, authenticate: firebaseAuthenticator(auth), ...apiOptions }), ff, { port: 0, handleSignals: false });
 
   const signUp = (who: string, claims?: Record<string, unknown>) => signUpUser(who, claims ? { auth, claims } : {});
+  const checker = responseChecker(await (await fetch(`${api.url}/openapi.json`)).json());
 
   async function call(user: User | null, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Reply> {
     const all: Record<string, string> = { ...(user ? { authorization: `Bearer ${user.token}` } : {}), ...headers };
@@ -83,6 +85,9 @@ export async function startApi(
     } catch {
       // not JSON (e.g. /metrics): keep the text
     }
+    // Every answer must be what /openapi.json declares for it: drift fails the test that made the request.
+    const problem = checker.problem(method, path, res.status, res.headers.get('content-type'), parsed);
+    if (problem) throw new Error(`the response is not what /openapi.json declares: ${problem}`);
     return { status: res.status, body: parsed, headers: res.headers };
   }
 

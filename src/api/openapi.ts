@@ -19,6 +19,13 @@ function parameters(schema: z.ZodTypeAny | undefined, location: 'path' | 'query'
   return Object.entries(json.properties ?? {}).map(([name, s]) => ({ name, in: location, required: location === 'path' || (json.required ?? []).includes(name), schema: s }));
 }
 
+/** A route's response: JSON of its schema, or bytes of its content type (text as a string, anything else binary). */
+function responseObject({ description, schema, contentType }: Route['responses'][number]): Record<string, unknown> {
+  if (schema) return { description, content: { 'application/json': { schema: schemaOf(schema) } } };
+  if (contentType) return { description, content: { [contentType]: { schema: contentType.startsWith('text/') ? { type: 'string' } : { type: 'string', format: 'binary' } } } };
+  return { description };
+}
+
 /** The OpenAPI 3.0 document of the routes, generated from the same zod schemas the app validates with. */
 export function openApiDocument(routes: readonly Route[], options: { maxChunkBytes: number }): Record<string, unknown> {
   const paths: Record<string, Record<string, unknown>> = {};
@@ -32,11 +39,12 @@ export function openApiDocument(routes: readonly Route[], options: { maxChunkByt
         ...Object.entries(r.binary?.headers ?? {}).map(([name, description]) => ({ name, in: 'header', required: true, description, schema: { type: 'string' } })),
       ],
       responses: {
-        ...Object.fromEntries(
-          Object.entries(r.responses).map(([status, { description, schema }]) => [status, { description, ...(schema ? { content: { 'application/json': { schema: schemaOf(schema) } } } : {}) }]),
-        ),
+        ...Object.fromEntries(Object.entries(r.responses).map(([status, response]) => [status, responseObject(response)])),
         '4XX': { description: 'The request was refused; `error.code` says why', content: { 'application/json': { schema: schemaOf(errorBody) } } },
-        '500': { description: 'internal', content: { 'application/json': { schema: schemaOf(errorBody) } } },
+        '5XX': {
+          description: '`internal` (500: logged, message withheld) or `unavailable` (503, with Retry-After)',
+          content: { 'application/json': { schema: schemaOf(errorBody) } },
+        },
       },
       ...(r.auth === false ? { security: [] } : {}),
     };

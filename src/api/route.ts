@@ -41,8 +41,11 @@ export interface Route<P extends z.ZodTypeAny = z.ZodTypeAny, Q extends z.ZodTyp
   body?: B;
   /** The body is raw bytes of these content types, up to the API's chunk size limit; `headers` documents the ones it needs. */
   binary?: { contentTypes: string[]; headers: Record<string, string> };
-  /** Status → description, for the OpenAPI document. Errors are added for every route. */
-  responses: Record<number, { description: string; schema?: z.ZodTypeAny }>;
+  /**
+   * Status → what it answers, for the OpenAPI document: a JSON body of `schema`, or bytes of `contentType` (text, audio).
+   * The API tests validate every response against it. Error bodies are added for every route.
+   */
+  responses: Record<number, { description: string; schema?: z.ZodTypeAny; contentType?: string }>;
   handle(input: HandlerInput<z.output<P>, z.output<Q>, z.output<B>>): Promise<Reply>;
 }
 

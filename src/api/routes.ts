@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Firestore } from 'firebase-admin/firestore';
 import { z } from 'zod';
 import { AUDIO_PIPELINE, AUDIO_STAGES } from '../audio/pipeline.js';
-import { AudioNotFoundError, MAX_CHUNKS, completeUpload, createUpload, getAudio, newUploadSchema, reserveChunk, type AudioRecord } from '../audio/record.js';
+import { AUDIO_STATUSES, AudioNotFoundError, MAX_CHUNKS, completeUpload, createUpload, getAudio, newUploadSchema, reserveChunk, type AudioRecord } from '../audio/record.js';
 import { chunkKey } from '../audio/reassemble.js';
 import type { BlobStore } from '../blobs/blob-store.js';
 import { TaskNotFoundError } from '../core/errors.js';
@@ -110,7 +110,7 @@ export function apiRoutes(deps: RouteDeps): Route[] {
       path: '/healthz',
       summary: 'Whether the store is reachable (one Firestore read).',
       auth: false,
-      responses: { 200: { description: 'Firestore answered' }, 503: { description: 'Firestore did not answer' } },
+      responses: { 200: { description: 'Firestore answered', schema: z.object({ ok: z.literal(true), firestoreMs: z.number() }) } },
       async handle() {
         const started = performance.now();
         try {
@@ -129,7 +129,7 @@ export function apiRoutes(deps: RouteDeps): Route[] {
       path: '/metrics',
       summary: 'Task metrics of this process in the Prometheus text format.',
       auth: false,
-      responses: { 200: { description: 'Prometheus text exposition format 0.0.4' } },
+      responses: { 200: { description: 'Prometheus text exposition format 0.0.4', contentType: 'text/plain' } },
       async handle() {
         return { text: prometheusText(ff.metrics(), ff.store.writes) };
       },
@@ -218,7 +218,12 @@ export function apiRoutes(deps: RouteDeps): Route[] {
       path: '/audio/:audioId/results',
       summary: 'Everything the pipeline stored for a recording: transcript, chunks, graph (capped) with its summary, chapters, questions.',
       params: z.object({ audioId: id }).strict(),
-      responses: { 200: { description: 'Each part is null until its stage has run' } },
+      responses: {
+        200: {
+          description: 'Each part is null until its stage has run',
+          schema: z.object({ audio: z.object({ id: z.string(), status: z.enum(AUDIO_STATUSES) }).passthrough(), transcript: z.unknown(), chunks: z.unknown(), graph: z.unknown(), chapters: z.unknown(), questions: z.unknown() }),
+        },
+      },
       async handle({ params, caller, signal }) {
         const record = await ownAudio(db, caller, params.audioId);
         const [transcript, chunks, graph, chapters, questions] = await Promise.all([
@@ -238,7 +243,7 @@ export function apiRoutes(deps: RouteDeps): Route[] {
       path: '/audio/:audioId/speech',
       summary: 'The recording as it was transcribed (16 kHz mono WAV), for playback next to the transcript.',
       params: z.object({ audioId: id }).strict(),
-      responses: { 200: { description: 'audio/wav bytes' } },
+      responses: { 200: { description: 'audio/wav bytes', contentType: 'audio/wav' } },
       async handle({ params, caller }) {
         const record = await ownAudio(db, caller, params.audioId);
         const stat = record.speechKey ? await blobs.stat(record.speechKey) : null;
@@ -263,7 +268,12 @@ export function apiRoutes(deps: RouteDeps): Route[] {
       query: z
         .object({ ...taskFilterQuery, limit: decimal.pipe(z.number().min(1).max(100)).default('20'), cursor: z.string().min(1).max(512).optional() })
         .strict(),
-      responses: { 200: { description: 'A page of tasks', schema: z.object({ tasks: z.array(taskSchema), nextCursor: z.string().optional() }) } },
+      responses: {
+        200: {
+          description: 'A page of tasks; `invalid` lists documents on it that failed validation (reported, never returned as tasks)',
+          schema: z.object({ tasks: z.array(taskSchema), nextCursor: z.string().optional(), invalid: z.array(z.object({ id: z.string(), message: z.string() })) }),
+        },
+      },
       async handle({ query, caller }) {
         const { limit, cursor, ...filter } = query;
         const page = await ff.list({ ...filter, ownerUid: ownerFilter(caller, filter.ownerUid) }, { limit, ...(cursor ? { cursor } : {}) });
