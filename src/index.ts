@@ -115,4 +115,4 @@ export { firebaseAuthenticator, bearerToken, type Authenticate, type Caller } fr
 export { ApiError, toApiError, API_ERROR_STATUS, type ApiErrorCode } from './api/errors.js';
 export { estimateSeconds, measuredStageRates, DEFAULT_STAGE_RATES, type StageRates } from './api/estimate.js';
 export { openApiDocument } from './api/openapi.js';
-export { serveApi, type ServeOptions, type RunningApi } from './api/server.js';
+export { serveApi, checkListenHost, UnsafeListenError, type ServeOptions, type RunningApi } from './api/server.js';

@@ -85,11 +85,13 @@ describe('fireflow process', () => {
     const notAudio = join(dir, 'notes.txt');
     await writeFile(notAudio, 'these are not the bytes of a recording');
     const before = (await server.db.collection('audio').get()).size;
-    for (const args of [['process', notAudio], ['process', join(dir, 'missing.wav')], ['process'], ['frobnicate']]) {
+    // serve on a network address with the Auth emulator's unverified tokens is refused before anything starts.
+    for (const args of [['process', notAudio], ['process', join(dir, 'missing.wav')], ['process'], ['frobnicate'], ['serve', '--host', '0.0.0.0']]) {
       const r = await fireflow(args);
       expect(r.code, args.join(' ')).toBe(2);
       expect(r.stderr.trim().split('\n')).toHaveLength(1);
       expect(r.stderr).toMatch(/^fireflow: /);
+      if (args[0] === 'serve') expect(r.stderr).toMatch(/refusing to listen on 0\.0\.0\.0: FIREBASE_AUTH_EMULATOR_HOST is set/);
     }
     expect((await server.db.collection('audio').get()).size).toBe(before);
   });

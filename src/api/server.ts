@@ -12,6 +12,33 @@ export interface ServeOptions {
   drainMs?: number;
   /** Shut down on SIGTERM and SIGINT (what Cloud Run and Ctrl-C send). @default true */
   handleSignals?: boolean;
+  /**
+   * Listen on a non-loopback `host` although `FIREBASE_AUTH_EMULATOR_HOST` is set. With the Auth emulator configured,
+   * firebase-admin accepts ID tokens without checking their signature, so anyone who reaches the address can act as any
+   * user or admin: only for a throwaway machine on a network you trust. @default false
+   */
+  allowEmulatorAuthOnNetwork?: boolean;
+}
+
+/** `serveApi` refused to listen where unverified tokens would be accepted from the network. */
+export class UnsafeListenError extends Error {
+  override name = 'UnsafeListenError';
+}
+
+/**
+ * Throws `UnsafeListenError` for a non-loopback `host` while `FIREBASE_AUTH_EMULATOR_HOST` is set, unless `allowed`.
+ * `serveApi` calls it; call it yourself before starting anything else around the server.
+ */
+export function checkListenHost(host: string, allowed: boolean): void {
+  if (!process.env.FIREBASE_AUTH_EMULATOR_HOST || isLoopbackHost(host) || allowed) return;
+  throw new UnsafeListenError(
+    `refusing to listen on ${host}: FIREBASE_AUTH_EMULATOR_HOST is set, so ID tokens are accepted without a signature check and anyone who reaches this address could act as any user or admin. Listen on 127.0.0.1, or allow it explicitly (--insecure-emulator-auth, allowEmulatorAuthOnNetwork: true) on a network you trust`,
+  );
+}
+
+/** Whether `host` only accepts connections from this machine. */
+export function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host === '[::1]' || /^127(\.\d{1,3}){3}$/.test(host);
 }
 
 export interface RunningApi {
@@ -26,10 +53,12 @@ export async function serveApi(app: express.Express, fireflow: Fireflow, options
   const port = options.port ?? 8787;
   if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new TypeError(`port must be a whole number from 0 to 65535, got ${JSON.stringify(options.port)}`);
   const drainMs = options.drainMs ?? 10_000;
+  const host = options.host ?? '127.0.0.1';
+  checkListenHost(host, options.allowEmulatorAuthOnNetwork === true);
   const server = createServer(app);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, options.host ?? '127.0.0.1', () => resolve());
+    server.listen(port, host, () => resolve());
   });
   const { address, port: bound } = server.address() as AddressInfo;
   let closing: Promise<void> | undefined;

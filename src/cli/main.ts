@@ -18,7 +18,8 @@ commands:
   status <taskId>    a task's status, progress, stages and error
   list               your newest recordings' tasks (--status S, --limit N; --all: stage tasks too)
   cancel <taskId>    cancel a pending or running task
-  serve              the API, an in-process executor and the dashboard (--port N, default 8787; --host H)
+  serve              the API, an in-process executor and the dashboard (--port N, default 8787; --host H,
+                     default 127.0.0.1; on the emulators another host needs --insecure-emulator-auth)
   emulators          start the local Firebase emulators (Firestore, Auth) and keep them running
 
 options:
@@ -36,6 +37,7 @@ const OPTIONS = {
   api: { type: 'string' },
   port: { type: 'string' },
   host: { type: 'string' },
+  'insecure-emulator-auth': { type: 'boolean' },
   status: { type: 'string' },
   limit: { type: 'string' },
   all: { type: 'boolean' },
@@ -148,7 +150,7 @@ export async function main(argv: string[], out: NodeJS.WriteStream = process.std
       if (args.length) throw new BadInputError(`fireflow serve takes no arguments, got ${args.map((a) => JSON.stringify(a)).join(' ')}`);
       const port = integer('port', values.port, 0, 65_535);
       const { serveCommand } = await import('./serve.js'); // firebase-admin loads only for this command
-      return serveCommand({ ...(port !== undefined ? { port } : {}), ...(values.host ? { host: values.host } : {}) }, out);
+      return serveCommand({ ...(port !== undefined ? { port } : {}), ...(values.host ? { host: values.host } : {}), allowEmulatorAuthOnNetwork: values['insecure-emulator-auth'] === true }, out);
     }
     case 'emulators': {
       if (args.length) throw new BadInputError(`fireflow emulators takes no arguments, got ${args.map((a) => JSON.stringify(a)).join(' ')}`);

@@ -9,7 +9,7 @@ import { getAuth } from 'firebase-admin/auth';
 import { getFirestore, type Firestore } from 'firebase-admin/firestore';
 import { firebaseAuthenticator } from '../api/auth.js';
 import { createApi } from '../api/app.js';
-import { serveApi, type RunningApi } from '../api/server.js';
+import { checkListenHost, serveApi, type RunningApi } from '../api/server.js';
 import { audioPipeline } from '../audio/pipeline.js';
 import { expireUploads } from '../audio/record.js';
 import { FsBlobStore } from '../blobs/fs-store.js';
@@ -34,6 +34,8 @@ export interface LocalServerOptions {
   dashboardDir?: string;
   /** Drain and exit on SIGTERM / SIGINT. @default true */
   handleSignals?: boolean;
+  /** Listen on a non-loopback host with the Auth emulator's unverified tokens (see `serveApi`). @default false */
+  allowEmulatorAuthOnNetwork?: boolean;
   logger?: Logger;
 }
 
@@ -68,6 +70,7 @@ function emulatorHosts(): ClientConfig['emulators'] {
 
 export async function startLocalServer(options: LocalServerOptions = {}): Promise<LocalServer> {
   const emulators = emulatorHosts();
+  checkListenHost(options.host ?? '127.0.0.1', options.allowEmulatorAuthOnNetwork ?? false);
   const projectId = options.projectId ?? process.env.GCLOUD_PROJECT ?? 'demo-fireflow';
   const suffix = Math.random().toString(36).slice(2, 8);
   const app = initializeApp({ projectId }, `fireflow-serve-${suffix}`);
@@ -119,6 +122,7 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
     ...(options.port !== undefined ? { port: options.port } : {}),
     ...(options.host ? { host: options.host } : {}),
     handleSignals: options.handleSignals ?? true,
+    allowEmulatorAuthOnNetwork: options.allowEmulatorAuthOnNetwork ?? false,
   });
   return {
     ...running,
@@ -155,7 +159,7 @@ async function useRunningEmulators(): Promise<boolean> {
 }
 
 /** `fireflow serve`: runs until SIGINT / SIGTERM, then drains. */
-export async function serveCommand(options: { port?: number; host?: string }, out: { write(s: string): unknown }): Promise<number> {
+export async function serveCommand(options: { port?: number; host?: string; allowEmulatorAuthOnNetwork?: boolean }, out: { write(s: string): unknown }): Promise<number> {
   if (!(await useRunningEmulators()) && !process.env.FIREFLOW_PROJECT) {
     throw new SignInError('no emulators are running and no Firebase project is configured: start the emulators with `fireflow emulators` (or set FIREFLOW_PROJECT and credentials for a real project)');
   }
