@@ -164,7 +164,8 @@ describe('Cloud Tasks executor', () => {
     const delivery = worker.dispatch(queue.enqueued[0]!.data);
     await waitFor(async () => (await client.get(id)).status === 'running', 'the delivery to start');
     await client.cancel(id);
-    expect(await delivery).toEqual({ outcome: 'cancelled', taskId: id });
+    const outcome = await delivery;
+    expect(outcome, JSON.stringify(outcome)).toEqual({ outcome: 'cancelled', taskId: id });
     expect(await client.get(id)).toMatchObject({ status: 'cancelled' });
   });
 

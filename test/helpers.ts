@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { deleteApp, initializeApp, type App } from 'firebase-admin/app';
 import { getFirestore, type Firestore } from 'firebase-admin/firestore';
 import { afterAll } from 'vitest';
+import { faultsFromEnv, injectFaults } from './faulty-firestore.js';
 
 const apps: App[] = [];
 
@@ -23,7 +24,19 @@ export function emulatorProject(name: string): { db: Firestore; projectId: strin
   const projectId = `demo-${name}-${randomBytes(3).toString('hex')}`.toLowerCase();
   const app = initializeApp({ projectId }, projectId);
   apps.push(app);
-  return { db: getFirestore(app), projectId };
+  const db = getFirestore(app);
+  // The `faults` test project runs the core, executor and pipeline suites again with commits that land and then
+  // report failure, and reads that fail (vitest.config.ts).
+  const faults = faultsFromEnv();
+  if (faults) injectFaults(db, { ...faults, seed: faults.seed ?? parseInt(projectId.slice(-6), 16) });
+  return { db, projectId };
+}
+
+/** Another Firestore client on `projectId` (its own connection and settings), without injected faults. */
+export function secondClient(projectId: string): Firestore {
+  const app = initializeApp({ projectId }, `${projectId}-${randomBytes(3).toString('hex')}`);
+  apps.push(app);
+  return getFirestore(app);
 }
 
 afterAll(async () => {

@@ -11,9 +11,10 @@ import {
   inProcess,
   type Fireflow,
 } from '../src/index.js';
-import { emulatorFirestore, latch, waitFor } from './helpers.js';
+import { injectFaults, withoutFaults } from './faulty-firestore.js';
+import { emulatorProject, latch, secondClient, waitFor } from './helpers.js';
 
-const db = emulatorFirestore('submit');
+const { db, projectId } = emulatorProject('submit');
 const running: Fireflow[] = [];
 afterEach(async () => {
   await Promise.all(running.splice(0).map((f) => f.shutdown()));
@@ -26,7 +27,7 @@ const echo = defineTask({
 });
 
 async function docCount(): Promise<number> {
-  return (await db.collection('processing_tasks').count().get()).data().count;
+  return (await withoutFaults(() => db.collection('processing_tasks').count().get())).data().count;
 }
 
 describe('submit: bad input writes nothing', () => {
@@ -91,6 +92,24 @@ describe('submit and query', () => {
     const stats = ff.metrics().byType.echo!;
     expect(stats.outcomes.completed).toBeGreaterThanOrEqual(1);
     expect(stats.durationMs.count).toBeGreaterThanOrEqual(1);
+  });
+
+  it('a create that landed but was answered with an error, then written over, is still recognised as its own', async () => {
+    // Submitted with a free slot, the task is created already claimed. Its create is applied, a cancel request
+    // lands on it, then the create is answered with an error: the submitter must still run (and so cancel) it, not
+    // take it for someone else's and leave it to the lease sweep.
+    const waits = defineTask({ type: 'created-ambiguously', params: z.object({}), run: (_p, ctx) => new Promise((_, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason))) });
+    const faulty = secondClient(projectId);
+    const other = createFireflow({ firestore: db, tasks: [waits] });
+    const id = 'created-ambiguously-1';
+    injectFaults(faulty, { commit: 0, read: 0, commitOnceWhere: (path) => path === `processing_tasks/${id}`, beforeChosenFault: async () => void (await other.cancel(id)) });
+    const ff = createFireflow({ firestore: faulty, tasks: [waits], executor: inProcess({ discover: false, leaseMs: 60_000 }) });
+    running.push(ff);
+    await ff.start();
+    expect(await ff.submit('created-ambiguously', {}, { id })).toBe(id);
+    const t = await waitFor(async () => { const x = await other.get(id); return x.status === 'cancelled' && x; }, 'the cancel to land', 5_000);
+    expect(t).toMatchObject({ status: 'cancelled', attempt: 1 });
+    expect(ff.store.writes.create).toBe(1);
   });
 
   it('deduplicates by caller-chosen id: one document, one run', async () => {
@@ -161,7 +180,7 @@ describe('submit and query', () => {
 
   it('reports a malformed document instead of trusting it', async () => {
     const client = createFireflow({ firestore: db, tasks: [echo] });
-    await db.collection('processing_tasks').doc('broken').set({ type: 'echo', status: 'exploded', priority: 99, ownerUid: 'mal', createdAt: Timestamp.now() });
+    await withoutFaults(() => db.collection('processing_tasks').doc('broken').set({ type: 'echo', status: 'exploded', priority: 99, ownerUid: 'mal', createdAt: Timestamp.now() }));
     const error = await client.get('broken').catch((e: unknown) => e);
     expect(error).toBeInstanceOf(MalformedTaskError);
     expect((error as Error).message).toMatch(/status/);

@@ -22,7 +22,7 @@ import {
   listQuerySpec,
   type TaskFilter,
 } from './queries.js';
-import { TASKS_COLLECTION, parseTaskDocument, type Task, type TaskError } from './task.js';
+import { IS_TERMINAL, TASKS_COLLECTION, parseTaskDocument, type Task, type TaskError } from './task.js';
 
 /** gRPC codes the admin SDK reports on `error.code`. */
 const NOT_FOUND = 5;
@@ -179,8 +179,8 @@ export interface OwnedWrite {
   claimed?: Claimed | null;
 }
 
-/** The change that claims `t`, or null when it is not pending and due. */
-function claimChange(t: Task, owner: string, leaseMs: number, now: number): TaskWrite | null {
+/** The change that claims `t` (marked with `claimToken`), or null when it is not pending and due. */
+function claimChange(t: Task, owner: string, leaseMs: number, now: number, claimToken: string): TaskWrite | null {
   if (t.status !== 'pending' || (t.runAfter && t.runAfter.getTime() > now)) return null;
   return {
     status: 'running',
@@ -189,16 +189,20 @@ function claimChange(t: Task, owner: string, leaseMs: number, now: number): Task
     leaseExpiresAt: Timestamp.fromMillis(now + leaseMs),
     startedAt: FieldValue.serverTimestamp(),
     runAfter: null,
+    claimToken,
   };
 }
 
-function claimed(before: Task, owner: string, leaseMs: number, now: number, updateTime: Timestamp): Claimed {
+function claimed(before: Task, owner: string, leaseMs: number, now: number, updateTime: Timestamp, claimToken: string): Claimed {
   const attempt = before.attempt + 1;
   return {
-    task: { ...before, status: 'running', attempt, leaseOwner: owner, leaseExpiresAt: new Date(now + leaseMs), runAfter: null, startedAt: new Date(now) },
+    task: { ...before, status: 'running', attempt, leaseOwner: owner, leaseExpiresAt: new Date(now + leaseMs), runAfter: null, startedAt: new Date(now), claimToken },
     lease: { taskId: before.id, owner, attempt, updateTime },
   };
 }
+
+/** Whether `t` is running under the claim marked `claimToken`: that claim landed, whatever was written after it. */
+const runsUnder = (t: Task, claimToken: string) => t.status === 'running' && t.claimToken === claimToken;
 
 /** A write's data: a partial task document in its stored form (Timestamps, FieldValues). */
 export type TaskWrite = Record<string, unknown>;
@@ -308,9 +312,10 @@ export class TaskStore {
     } catch (error) {
       if (grpcCode(error) !== ALREADY_EXISTS) throw error;
     }
-    // Either a real duplicate, or our own create that landed despite an ambiguous error and was repeated.
+    // Either a real duplicate, or our own create that landed despite an ambiguous error and was repeated. Its
+    // `createToken` is never written again, so it tells even after others wrote to the new task (claimed, cancelled).
     const snap = await retryTransient(() => this.ref(id).get());
-    if (snap.get('writeToken') !== token) return null;
+    if (snap.get('createToken') !== token) return null;
     this.writes.create++;
     return snap.updateTime!;
   }
@@ -318,7 +323,7 @@ export class TaskStore {
   /** The write that creates task `id` as `create` stores it (with a write token and server timestamps), to stage in a batch. */
   creation(id: string, data: Record<string, unknown>): { op: StagedOp; token: string } {
     const token = randomUUID();
-    const doc = { ...data, writeToken: token, createdAt: FieldValue.serverTimestamp(), updatedAt: FieldValue.serverTimestamp() };
+    const doc = { ...data, writeToken: token, createToken: token, createdAt: FieldValue.serverTimestamp(), updatedAt: FieldValue.serverTimestamp() };
     return { op: { op: 'create', ref: this.ref(id), data: doc }, token };
   }
 
@@ -362,7 +367,8 @@ export class TaskStore {
   /**
    * Compare-and-set: applies `decide(current)` only if the document is unchanged since it was read, re-reading and
    * re-deciding after a conflict. `known` skips the first read when the caller holds a recent version (from its own
-   * write or a listener).
+   * write or a listener). `recognise(current)` tells, after a conflict, that the change sent last did land although
+   * others wrote over its `writeToken` since (e.g. a claim's `claimToken`).
    */
   async compareAndSet(
     id: string,
@@ -370,13 +376,14 @@ export class TaskStore {
     decide: Decide,
     known?: Versioned | null,
     staged: readonly StagedOp[] = [],
+    recognise?: (current: Task, before: Task) => boolean,
   ): Promise<CasResult> {
     let current = known ?? (await this.read(id));
     let mine: { token: string; before: Task } | undefined;
     for (let round = 0; round < MAX_CAS_ROUNDS; round++) {
       if (!current) return { written: false, current: null, version: null };
       // An earlier commit of ours that failed ambiguously (the emulator answers UNKNOWN under load) may have landed.
-      if (mine && current.task.writeToken === mine.token) {
+      if (mine && (current.task.writeToken === mine.token || recognise?.(current.task, mine.before))) {
         this.writes[kind]++;
         return { written: true, before: mine.before, updateTime: current.updateTime };
       }
@@ -398,10 +405,11 @@ export class TaskStore {
    */
   async claim(id: string, owner: string, leaseMs: number, known?: Versioned | null, maxWaitMs = DEFAULT_CLAIM_WAIT_MS): Promise<ClaimResult> {
     let version = known;
+    const token = randomUUID();
     for (;;) {
       let now = 0;
-      const r = await this.compareAndSet(id, 'claim', (t) => claimChange(t, owner, leaseMs, (now = Date.now())), version);
-      if (r.written) return { claimed: claimed(r.before, owner, leaseMs, now, r.updateTime), notDue: null };
+      const r = await this.compareAndSet(id, 'claim', (t) => claimChange(t, owner, leaseMs, (now = Date.now()), token), version, [], (t) => runsUnder(t, token));
+      if (r.written) return { claimed: claimed(r.before, owner, leaseMs, now, r.updateTime, token), notDue: null };
       const t = r.current;
       if (!r.version || t?.status !== 'pending' || !t.runAfter) return { claimed: null, notDue: null };
       const wait = t.runAfter.getTime() - Date.now();
@@ -419,10 +427,10 @@ export class TaskStore {
   async writeOwned(lease: Lease, kind: WriteKind, change: TaskWrite, staged: readonly StagedOp[] = [], next?: ClaimOffer): Promise<OwnedWrite> {
     const token = randomUUID();
     const now = Date.now();
-    const nextChange = next ? claimChange(next.known.task, next.owner, next.leaseMs, now) : null;
+    const nextToken = randomUUID();
+    const nextChange = next ? claimChange(next.known.task, next.owner, next.leaseMs, now, nextToken) : null;
     if (next && nextChange) {
       // The outcome and the claim of the queue's next task in one commit: one round trip instead of two.
-      const nextToken = randomUUID();
       const nextRef = this.ref(next.known.task.id);
       const claimOp: StagedOp = { op: 'update', ref: nextRef, data: { ...nextChange, writeToken: nextToken, updatedAt: FieldValue.serverTimestamp() }, lastUpdateTime: next.known.updateTime };
       // Any failure of the pair (a conflict on either document, or an error) falls back to the outcome alone, so a
@@ -436,15 +444,15 @@ export class TaskStore {
       if (both !== 'conflict') {
         this.writes.claim++;
         lease.updateTime = both[0]!.writeTime;
-        return { lost: false, cancelRequested: false, claimed: claimed(next.known.task, next.owner, next.leaseMs, now, both.at(-1)!.writeTime) };
+        return { lost: false, cancelRequested: false, claimed: claimed(next.known.task, next.owner, next.leaseMs, now, both.at(-1)!.writeTime, nextToken) };
       }
       // One of the two changed, or the commit landed ambiguously: settle the outcome alone, then see whether the
       // claim landed with it.
       const alone = await this.settleOwned(lease, kind, change, staged, token);
       const after = await retryTransient(() => nextRef.get());
-      const landed = after.get('writeToken') === nextToken;
+      const landed = after.get('status') === 'running' && after.get('claimToken') === nextToken;
       if (landed) this.writes.claim++;
-      return { ...alone, claimed: landed ? claimed(next.known.task, next.owner, next.leaseMs, now, after.updateTime!) : null };
+      return { ...alone, claimed: landed ? claimed(next.known.task, next.owner, next.leaseMs, now, after.updateTime!, nextToken) : null };
     }
     // Usually nobody else wrote since the holder's last write: one commit, no read.
     const fast = await this.commitIfUnchanged(lease.taskId, kind, { ...change, writeToken: token }, lease.updateTime, staged);
@@ -563,7 +571,9 @@ export class TaskStore {
 
   /** A failed or cancelled task goes back to pending with a fresh retry budget (same id, next attempt number). */
   async retry(id: string): Promise<Versioned> {
-    const r = await this.compareAndSet(id, 'retry', (t) => (t.status === 'failed' || t.status === 'cancelled' ? retryChange(t) : null));
+    // Recognised after an ambiguous commit even once an executor has claimed the retried task: its budget is ours.
+    const ours = (t: Task, before: Task) => t.attempt >= before.attempt && t.maxAttempts === before.attempt + before.retryPolicy.maxAttempts && !IS_TERMINAL[t.status];
+    const r = await this.compareAndSet(id, 'retry', (t) => (t.status === 'failed' || t.status === 'cancelled' ? retryChange(t) : null), null, [], ours);
     if (!r.written) {
       if (!r.current) throw new TaskNotFoundError(id);
       throw new TaskStateError(id, r.current.status, 'retry');

@@ -103,6 +103,11 @@ export interface Task {
   /** Id of the last state change, so a writer can tell its own commit landed after an ambiguous error. */
   writeToken: string | null;
   /**
+   * Id of the claim that started the running attempt. Unlike `writeToken` it survives later writes by others (a
+   * cancel request), so a claim whose commit was answered with an error can still tell it landed.
+   */
+  claimToken: string | null;
+  /**
    * Set on a pipeline: its stages by id. A pipeline has no handler; it advances when its stage tasks finish, and while
    * it runs, `leaseExpiresAt` is when an executor's sweep checks on it if no stage has reported since.
    */
@@ -171,6 +176,7 @@ export const taskDocumentSchema = z.object({
   cancelRequested: z.boolean().default(false),
   expireAt: nullableTimestamp,
   writeToken: z.string().nullable().default(null),
+  claimToken: z.string().nullable().default(null),
   stages: z.record(stageSchema).nullable().default(null),
   ownerLimit: z.number().int().min(1).nullable().default(null),
 });
@@ -198,6 +204,7 @@ export function newTask(
     cancelRequested: false,
     expireAt: null,
     writeToken: null,
+    claimToken: null,
     stages: null,
     ownerLimit: null,
   };

@@ -42,6 +42,11 @@ interface Step {
   start?: { task: Omit<Task, 'createdAt' | 'updatedAt'> & Partial<Task>; at: number };
   /** A running stage task asked to stop by this step. */
   cancel?: string;
+  /**
+   * The stage's task is already pending: hand it to the executor (again). Its creation may have landed in a commit
+   * whose answer was lost, or in a process that died before enqueuing it; an executor ignores a version it holds.
+   */
+  pending?: Versioned;
 }
 
 /** Re-reads after a conflicting write before an advance gives up (its check-back then tries again). */
@@ -137,10 +142,13 @@ export class PipelineRunner implements PipelineHooks {
   /** Runs a failed or cancelled pipeline again from where it stopped: completed stages are not run again. */
   async retry(id: string): Promise<Task> {
     const { store } = this.deps;
+    /** The attempt number our last write gave the pipeline: seen after a conflict, that write landed after all. */
+    let sent: number | undefined;
     for (let round = 0; ; round++) {
       const v = await store.read(id);
       if (!v) throw new TaskNotFoundError(id);
       const t = v.task;
+      if (sent !== undefined && t.stages && t.attempt === sent && t.status !== 'failed' && t.status !== 'cancelled') break;
       if (!t.stages || (t.status !== 'failed' && t.status !== 'cancelled')) throw new TaskStateError(id, t.status, 'retry');
       const def = this.definition(t);
       const ops: StagedOp[] = [];
@@ -166,6 +174,7 @@ export class PipelineRunner implements PipelineHooks {
         Object.assign(change, stageFields(sid, { status: 'waiting', progress: 0, error: null, startedAt: null, completedAt: null, seconds: null }));
       }
       change.progress = overallProgress(stages);
+      sent = t.attempt + 1;
       if ((await store.writeIfUnchanged(id, 'retry', change, v.updateTime, ops)) !== 'conflict') break;
       await afterConflict(round, `retry of pipeline ${id}`);
     }
@@ -300,6 +309,11 @@ export class PipelineRunner implements PipelineHooks {
       }
       let step = await this.nextStep(def, parent);
       if (!step) return;
+      const executor = this.deps.executor();
+      if (!Object.keys(step.change).length && !step.staged.length) {
+        if (step.pending) executor?.enqueue(step.pending);
+        return;
+      }
       let results: WriteResult[] | 'conflict';
       try {
         results = await store.writeIfUnchanged(id, 'advance', step.change, parent.updateTime, step.staged);
@@ -312,7 +326,7 @@ export class PipelineRunner implements PipelineHooks {
         results = await store.writeIfUnchanged(id, 'advance', step.change, parent.updateTime, step.staged);
       }
       if (results === 'conflict') continue;
-      const executor = this.deps.executor();
+      if (step.pending) executor?.enqueue(step.pending);
       if (step.start) {
         const writeTime = results[step.start.at]!.writeTime;
         const at = writeTime.toDate();
@@ -382,6 +396,7 @@ export class PipelineRunner implements PipelineHooks {
       }
       if (!c) return this.startStage(def, t, s, params.data, outputs, step, stages, set);
       if (!IS_TERMINAL[c.status]) {
+        if (c.status === 'pending') step.pending = child!;
         if (st.status === 'waiting') set(s.id, { status: 'running', startedAt: FieldValue.serverTimestamp() });
         // Past its check-back time (the sweep brought it here): check again later, after a pending retry is due.
         if (t.leaseExpiresAt && t.leaseExpiresAt.getTime() <= Date.now()) step.change.leaseExpiresAt = this.checkBack(def, c.runAfter?.getTime());
@@ -492,5 +507,5 @@ function stageFields(sid: string, fields: Partial<Record<keyof StageState, unkno
 }
 
 function nonEmpty(step: Step): Step | null {
-  return Object.keys(step.change).length || step.staged.length ? step : null;
+  return Object.keys(step.change).length || step.staged.length || step.pending ? step : null;
 }
