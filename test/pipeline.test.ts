@@ -18,9 +18,9 @@ import {
   type Task,
 } from '../src/index.js';
 import { injectFaults, withoutFaults } from './faulty-firestore.js';
-import { emulatorFirestore, latch, sleep, waitFor } from './helpers.js';
+import { emulatorFirestore, emulatorProject, latch, secondClient, sleep, waitFor } from './helpers.js';
 
-const db = emulatorFirestore('pipeline');
+const { db, projectId } = emulatorProject('pipeline');
 const started: Fireflow[] = [];
 afterEach(async () => {
   await Promise.all(started.splice(0).map((f) => f.shutdown()));
@@ -313,6 +313,28 @@ describe('pipelines', () => {
     expect(stats.commitFaults).toBe(1);
     expect(done.status).toBe('completed');
     expect(runs).toEqual({ a: 1, b: 1, c: 1 });
+  });
+
+  it('retries of a pipeline and of a task whose commit landed but was answered with an error report success', async () => {
+    let fail = true;
+    const f = fixture('retry-ambiguous', { b: async () => { if (fail) throw new NonRetriableError('not yet'); return { b: 'ok' }; } });
+    const once = defineTask({ type: 'retry-ambiguous.task', params: z.object({}), retry: 'no_retry', run: () => { if (fail) throw new Error('not yet'); return 'ok'; } });
+    const faulty = secondClient(projectId);
+    const ff = createFireflow({ firestore: faulty, tasks: [once], pipelines: [f.pipeline], executor: inProcess({ discover: false }) });
+    started.push(ff);
+    await ff.start();
+    const pipelineId = await ff.submit('retry-ambiguous', { n: 1 });
+    const taskId = await ff.submit('retry-ambiguous.task', {});
+    expect((await finished(ff, pipelineId)).status).toBe('failed');
+    expect((await finished(ff, taskId)).status).toBe('failed');
+    fail = false;
+    // The pipeline's retry starts its next attempt at once; the task's is pending until an executor claims it.
+    for (const [id, after] of [[pipelineId, { status: 'running', attempt: 2 }], [taskId, { status: 'pending', attempt: 1, error: null }]] as const) {
+      const stats = injectFaults(faulty, { commit: 0, read: 0, commitOnceWhere: (path) => path === `processing_tasks/${id}` });
+      expect(await ff.retry(id)).toMatchObject(after);
+      expect(stats.commitFaults).toBe(1);
+      expect(await finished(ff, id)).toMatchObject({ status: 'completed', attempt: 2 });
+    }
   });
 
   it('a pipeline whose advance was lost is found by the sweep after its check-back time and finishes', async () => {
