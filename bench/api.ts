@@ -1,7 +1,8 @@
 // `npm run bench -- api`: the HTTP API under load from a second process on loopback (autocannon), against the
 // Firestore and Auth emulators. Scenarios: POST /audio/process starting a no-op pipeline (one stage that returns at
-// once) with an in-process executor; GET /tasks/:id at 50 connections on one task and spread over 500 (bar: p99 ≤
-// 50 ms), beside the emulator's own read latency measured from the API process, sequentially and 50 at a time.
+// once) with an in-process executor, for 50 users at once and for one user alone; GET /tasks/:id at 50 connections on one task and spread over 500 (bar: p99 ≤
+// 50 ms), beside the emulator's own read latency measured from the API process, sequentially and 50 at a time;
+// schemathesis on every operation with every check.
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -12,6 +13,7 @@ import { defineTask } from '../src/core/define.js';
 import { inProcess } from '../src/executors/in-process.js';
 import { definePipeline } from '../src/pipeline/define.js';
 import { startApi } from '../test/api-harness.js';
+import { runSchemathesis } from '../test/schemathesis/run.js';
 import { emit, log, quantile, round } from './util.js';
 
 const run$ = promisify(execFile);
@@ -68,31 +70,44 @@ export async function run(): Promise<void> {
     const user = await h.signUp('load');
     const auth = { authorization: `Bearer ${user.token}` };
 
-    const bodies = await uploadedAudio(h.db, user.uid, 3000);
-    log(`POST /audio/process: ${bodies.length} no-op pipelines at ${CONNECTIONS} connections`);
-    const writesBefore = Object.values(h.ff.store.writes).reduce((a, b) => a + b, 0);
-    const processed = await load({ url: `${h.api.url}/audio/process`, method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, connections: CONNECTIONS, amount: bodies.length, bodies });
-    const started = processed.statusCodeStats['202']?.count ?? 0;
-    const t0 = Date.now();
-    while ((await h.ff.count({ type: AUDIO_PIPELINE, status: 'completed' })) < started && Date.now() - t0 < 120_000) await new Promise((r) => setTimeout(r, 250));
-    const completed = await h.ff.count({ type: AUDIO_PIPELINE, status: 'completed' });
-    const writes = Object.values(h.ff.store.writes).reduce((a, b) => a + b, 0) - writesBefore;
-    emit({
-      scenario: 'process',
-      connections: CONNECTIONS,
-      ...summary(processed),
-      pipelinesStarted: started,
-      pipelinesCompleted: completed,
-      drainSeconds: round((Date.now() - t0) / 1000),
-      taskWritesPerPipeline: round(writes / Math.max(1, started), 2),
-    });
+    // Many users at once (the API's load), then one user alone: starts of one owner's pipelines queue on that owner's
+    // slot count (the exact per-user limit), so one user's burst is bounded by one document's commit rate.
+    const users = [user, ...(await Promise.all(Array.from({ length: CONNECTIONS - 1 }, (_, i) => h.signUp(`load-${i}`))))];
+    const perUser = await Promise.all(users.map((u, i) => uploadedAudio(h.db, u.uid, 60, `u${i}`)));
+    const many = perUser[0]!.flatMap((_, k) => perUser.map((bodies) => bodies[k]!));
+    // Body i belongs to user i % 50, whose token the load generator sends with it.
+    const auths = users.map((u) => `Bearer ${u.token}`);
+    for (const [scenario, bodies, owners] of [
+      ['process', many, auths],
+      ['process-one-user', await uploadedAudio(h.db, user.uid, 600, 'one'), [`Bearer ${user.token}`]],
+    ] as const) {
+      log(`POST /audio/process: ${bodies.length} no-op pipelines at ${CONNECTIONS} connections, ${owners.length === 1 ? 'one user' : `${owners.length} users`}`);
+      const writesBefore = Object.values(h.ff.store.writes).reduce((a, b) => a + b, 0);
+      const completedBefore = await h.ff.count({ type: AUDIO_PIPELINE, status: 'completed' });
+      const processed = await load({ url: `${h.api.url}/audio/process`, method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, connections: CONNECTIONS, amount: bodies.length, bodies, auths: owners });
+      const started = processed.statusCodeStats['202']?.count ?? 0;
+      const t0 = Date.now();
+      const completed = async () => (await h.ff.count({ type: AUDIO_PIPELINE, status: 'completed' })) - completedBefore;
+      while ((await completed()) < started && Date.now() - t0 < 120_000) await new Promise((r) => setTimeout(r, 250));
+      const writes = Object.values(h.ff.store.writes).reduce((a, b) => a + b, 0) - writesBefore;
+      emit({
+        scenario,
+        connections: CONNECTIONS,
+        users: owners.length,
+        ...summary(processed),
+        pipelinesStarted: started,
+        pipelinesCompleted: await completed(),
+        drainSeconds: round((Date.now() - t0) / 1000),
+        taskWritesPerPipeline: round(writes / Math.max(1, started), 2),
+      });
+    }
 
     // Reads: the emulator alone from the API process, then the API with every connection polling one task (what
     // open progress bars do), then spread over 500 tasks (no two concurrent requests share a read).
     const ids: string[] = [];
     let cursor: string | undefined;
     while (ids.length < 500) {
-      const page = await h.ff.list({ type: AUDIO_PIPELINE }, { limit: 100, ...(cursor ? { cursor } : {}) });
+      const page = await h.ff.list({ type: AUDIO_PIPELINE, ownerUid: user.uid }, { limit: 100, ...(cursor ? { cursor } : {}) });
       ids.push(...page.tasks.map((t) => t.id));
       if (!page.nextCursor) break;
       cursor = page.nextCursor;
@@ -109,15 +124,32 @@ export async function run(): Promise<void> {
   } finally {
     await h.close();
   }
+
+  // The OpenAPI fuzzer, longer than in npm test and on a fresh seed each run (reported, to replay a failure).
+  const seed = Math.floor(Math.random() * 2 ** 31);
+  log(`schemathesis: every check on every operation, 100 examples each, seed ${seed}`);
+  const st = await runSchemathesis({ maxExamples: 100, seed });
+  emit({
+    scenario: 'schemathesis',
+    seed,
+    seconds: st.seconds,
+    operations: st.operations,
+    testCases: st.testCases,
+    failures: st.failures,
+    errors: st.errors,
+    warnings: st.warnings,
+    bar: { failures: 0, serverErrors: 0 },
+    meetsBar: st.exitCode === 0 && st.failures.length === 0 && st.errors.length === 0,
+  });
 }
 
 /** `count` audio records ready to process, written directly (the upload path has its own tests), as request bodies. */
-async function uploadedAudio(db: FirebaseFirestore.Firestore, ownerUid: string, count: number): Promise<string[]> {
+async function uploadedAudio(db: FirebaseFirestore.Firestore, ownerUid: string, count: number, prefix: string): Promise<string[]> {
   const ids: string[] = [];
   for (let i = 0; i < count; i += 500) {
     const batch = db.batch();
     for (let k = i; k < Math.min(count, i + 500); k++) {
-      const ref = db.collection('audio').doc(`bench-${k}`);
+      const ref = db.collection('audio').doc(`bench-${prefix}-${k}`);
       batch.set(ref, {
         ownerUid,
         contentType: 'audio/wav',

@@ -5,6 +5,8 @@ import autocannon from 'autocannon';
 const cfg = JSON.parse(process.argv[2]);
 const bodies = cfg.bodies ?? [];
 const paths = cfg.paths ?? [];
+/** With `bodies`: the Authorization header of each body's request (its owner), round robin with them. */
+const auths = cfg.auths ?? [];
 let next = 0;
 const result = await autocannon({
   url: cfg.url,
@@ -13,7 +15,19 @@ const result = await autocannon({
   connections: cfg.connections,
   ...(cfg.amount ? { amount: cfg.amount } : { duration: cfg.durationSeconds }),
   // A different body (e.g. audio id for POST /audio/process) or path (e.g. task id) per request, round robin.
-  ...(bodies.length ? { requests: [{ setupRequest: (req) => ({ ...req, body: bodies[next++ % bodies.length] }) }] } : {}),
+  ...(bodies.length
+    ? {
+        requests: [
+          {
+            setupRequest: (req) => {
+              const i = next++;
+              const auth = auths.length ? { authorization: auths[i % auths.length] } : {};
+              return { ...req, body: bodies[i % bodies.length], headers: { ...req.headers, ...auth } };
+            },
+          },
+        ],
+      }
+    : {}),
   ...(paths.length ? { requests: [{ setupRequest: (req) => ({ ...req, path: paths[next++ % paths.length] }) }] } : {}),
 });
 process.stdout.write(

@@ -1,9 +1,10 @@
 // Locates the system tools fireflow's audio stages and browser tests use and, on Debian as root, installs the missing
-// ones with apt.
+// ones with apt; builds the pinned Python environments under .fireflow/python.
 // Elsewhere it stops with one line naming what to install.
 import { spawnSync } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
 
 /** What each tool is for, and the Debian package that provides it. */
 const NEEDS = [
@@ -68,4 +69,49 @@ export function ensureNodeModules(root) {
     process.stderr.write('fireflow: `npm install` failed; run it yourself to see why\n');
     process.exit(1);
   }
+}
+
+/** A Python 3.9+ to build virtual environments from: FIREFLOW_PYTHON3, else python3 on the PATH. */
+function basePython() {
+  const candidates = [process.env.FIREFLOW_PYTHON3, 'python3'].filter(Boolean);
+  return candidates.find((p) => spawnSync(p, ['-c', 'import sys; assert sys.version_info >= (3, 9)'], { stdio: 'ignore' }).status === 0);
+}
+
+const hasVenv = (python) => spawnSync(python, ['-c', 'import venv, ensurepip'], { stdio: 'ignore' }).status === 0;
+
+/**
+ * A virtual environment of its own under `.fireflow/python/NAME` with exactly the packages `requirements` pins, by
+ * hash (`pip install --require-hashes`): created or brought up to date when the file changed, else left alone.
+ * Returns its python. No Python, or one without its venv module, ends in one line naming what to install (on Debian
+ * as root, it is installed).
+ */
+export function ensurePythonEnv(root, name, requirements) {
+  const dir = join(root, '.fireflow', 'python', name);
+  const python = join(dir, 'bin', 'python');
+  const stamp = join(dir, '.requirements-sha256');
+  const want = createHash('sha256').update(readFileSync(requirements)).digest('hex');
+  if (existsSync(python) && existsSync(stamp) && readFileSync(stamp, 'utf8').trim() === want) return python;
+  let base = basePython();
+  if (!base && aptInstall(['python3', 'python3-venv'], `Python for the ${name} environment`, () => Boolean(basePython()))) base = basePython();
+  if (!base) {
+    process.stderr.write(`fireflow: the ${name} environment needs Python 3.9 or later; install it with: apt-get install python3 python3-venv (or set FIREFLOW_PYTHON3)\n`);
+    process.exit(1);
+  }
+  if (!hasVenv(base) && !aptInstall(['python3-venv'], "Python's venv module", () => hasVenv(base))) {
+    process.stderr.write(`fireflow: ${base} has no venv module; install it with: apt-get install python3-venv\n`);
+    process.exit(1);
+  }
+  process.stderr.write(`fireflow: installing the ${name} Python environment (.fireflow/python/${name}; pinned by hash in ${relative(root, requirements)})\n`);
+  rmSync(dir, { recursive: true, force: true });
+  const run = (cmd, args) => spawnSync(cmd, args, { stdio: ['ignore', 2, 'inherit'] }).status === 0;
+  const ok =
+    run(base, ['-m', 'venv', dir]) &&
+    run(python, ['-m', 'pip', 'install', '--disable-pip-version-check', '--quiet', '--no-input', '--require-hashes', '--only-binary', ':all:', '-r', requirements]);
+  if (!ok) {
+    rmSync(dir, { recursive: true, force: true });
+    process.stderr.write(`fireflow: could not install the ${name} Python environment from ${relative(root, requirements)} (pip's message is above)\n`);
+    process.exit(1);
+  }
+  writeFileSync(stamp, `${want}\n`);
+  return python;
 }

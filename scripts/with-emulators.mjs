@@ -6,6 +6,8 @@
 //   node scripts/with-emulators.mjs --serve            (keep the emulators running until Ctrl-C)
 //   --no-audio skips the check for the audio tools (pocketsphinx, sox, espeak-ng; installed with apt as root).
 //   --browser also locates Chromium for the dashboard tests (installed with apt as root) and sets FIREFLOW_CHROMIUM.
+//   --python NAME[,NAME] builds the pinned Python environments named (see PYTHON_ENVS) and sets FIREFLOW_PYTHON_<NAME>
+//   to each one's python.
 //
 // Ctrl-C: the emulators (and the command) run in their own process group, so the terminal's SIGINT reaches only this
 // script. A command that wants it, to cancel its work while the emulators are still up, writes its pid to the file
@@ -22,13 +24,15 @@ import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { dirname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ensureAudioTools, ensureBrowser, ensureNodeModules } from './prereqs.mjs';
+import { ensureAudioTools, ensureBrowser, ensureNodeModules, ensurePythonEnv } from './prereqs.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 /** A source checkout (tests, demo, benchmarks) rather than the installed npm package (`fireflow emulators`). */
 const checkout = !root.split(sep).includes('node_modules');
 const FIRESTORE_MAIN = 'com.google.cloud.datastore.emulator.firestore.CloudFirestore';
 export const DEFAULT_PROJECT = 'demo-fireflow';
+/** The Python environments `--python` can build: name → its requirements file, pinned with hashes. */
+const PYTHON_ENVS = { schemathesis: 'test/schemathesis/requirements.txt' };
 
 function fail(message) {
   process.stderr.write(`fireflow: ${message}\n`);
@@ -159,6 +163,11 @@ function main() {
   const { env, firebaseBin } = prepareEmulatorEnv();
   if (!opts.includes('--no-audio')) ensureAudioTools();
   if (opts.includes('--browser')) env.FIREFLOW_CHROMIUM = ensureBrowser();
+  const pythonIdx = opts.indexOf('--python');
+  for (const name of pythonIdx === -1 ? [] : opts[pythonIdx + 1].split(',')) {
+    if (!PYTHON_ENVS[name]) fail(`--python: no environment ${JSON.stringify(name)}; known: ${Object.keys(PYTHON_ENVS).join(', ')}`);
+    env[`FIREFLOW_PYTHON_${name.toUpperCase()}`] = ensurePythonEnv(root, name, join(root, PYTHON_ENVS[name]));
+  }
   if (only.split(',').includes('functions')) prepareFunctions(env);
   // One argument is a shell script as it stands; several are quoted into one.
   const quoted = command.length === 1 ? command[0] : command.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');

@@ -5,6 +5,7 @@ import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AUDIO_PIPELINE } from '../src/audio/pipeline.js';
 import { expireUploads, getAudio } from '../src/audio/record.js';
+import { activeSlots } from '../src/core/slots.js';
 import { createApi } from '../src/index.js';
 import { sha256 as sha, startApi, type ApiHarness, type User } from './api-harness.js';
 
@@ -201,7 +202,7 @@ describe('concurrency and storage bounds', () => {
   it('an abandoned upload expires: its chunks are deleted, its slot freed, and it can no longer be processed', async () => {
     const user = await signUp('abandons');
     const id = await upload(user, bytes, 5000, [0]);
-    const inFlight = async () => (await h.db.doc(`audio_owners/${user.uid}`).get()).get('active');
+    const inFlight = () => activeSlots(h.db.doc(`audio_owners/${user.uid}`));
     expect(await inFlight()).toBe(1);
     expect(await h.blobs.list(`uploads/${id}/`)).toHaveLength(1);
     expect(await expireUploads(h.db, h.blobs, { now: Date.now() + 60_000 })).toEqual([]); // not yet past its 24 h

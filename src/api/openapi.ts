@@ -7,7 +7,8 @@ const errorBody = z.object({
   error: z.object({ code: z.enum(Object.keys(API_ERROR_STATUS) as [string, ...string[]]), message: z.string(), details: z.unknown() }),
 });
 
-const schemaOf = (schema: z.ZodTypeAny) => zodToJsonSchema(schema, { target: 'openApi3', $refStrategy: 'none' }) as Record<string, unknown>;
+const schemaOf = (schema: z.ZodTypeAny, pipeStrategy: 'all' | 'output' = 'all') =>
+  zodToJsonSchema(schema, { target: 'openApi3', $refStrategy: 'none', pipeStrategy }) as Record<string, unknown>;
 
 /** Express `/tasks/:id` → OpenAPI `/tasks/{id}`. */
 export const openApiPath = (path: string) => path.replace(/:(\w+)/g, '{$1}');
@@ -15,13 +16,15 @@ export const openApiPath = (path: string) => path.replace(/:(\w+)/g, '{$1}');
 /** Parameters of one location (path or query) from the route's zod object schema. */
 function parameters(schema: z.ZodTypeAny | undefined, location: 'path' | 'query'): unknown[] {
   if (!schema) return [];
-  const json = schemaOf(schema) as { properties?: Record<string, unknown>; required?: string[] };
+  // A parameter is text decoded by a pipe (`decimal.pipe(z.number()…)`): the value it stands for is the pipe's output,
+  // which URL serialisation writes as text. Describing both sides would be `allOf: [string, number]`, which no value is.
+  const json = schemaOf(schema, 'output') as { properties?: Record<string, unknown>; required?: string[] };
   return Object.entries(json.properties ?? {}).map(([name, s]) => ({ name, in: location, required: location === 'path' || (json.required ?? []).includes(name), schema: s }));
 }
 
 /** A route's response: JSON of its schema, or bytes of its content type (text as a string, anything else binary). */
-function responseObject({ description, schema, contentType }: Route['responses'][number]): Record<string, unknown> {
-  if (schema) return { description, content: { 'application/json': { schema: schemaOf(schema) } } };
+function responseObject({ description, schema, contentType, links }: Route['responses'][number]): Record<string, unknown> {
+  if (schema) return { description, content: { 'application/json': { schema: schemaOf(schema) } }, ...(links ? { links } : {}) };
   if (contentType) return { description, content: { [contentType]: { schema: contentType.startsWith('text/') ? { type: 'string' } : { type: 'string', format: 'binary' } } } };
   return { description };
 }
@@ -36,7 +39,7 @@ export function openApiDocument(routes: readonly Route[], options: { maxChunkByt
       parameters: [
         ...parameters(r.params, 'path'),
         ...parameters(r.query, 'query'),
-        ...Object.entries(r.binary?.headers ?? {}).map(([name, description]) => ({ name, in: 'header', required: true, description, schema: { type: 'string' } })),
+        ...Object.entries(r.binary?.headers ?? {}).map(([name, { description, pattern }]) => ({ name, in: 'header', required: true, description, schema: { type: 'string', pattern } })),
       ],
       responses: {
         ...Object.fromEntries(Object.entries(r.responses).map(([status, response]) => [status, responseObject(response)])),

@@ -40,13 +40,22 @@ export interface Route<P extends z.ZodTypeAny = z.ZodTypeAny, Q extends z.ZodTyp
   /** The body, validated with this schema: JSON, or with `binary` a Buffer (`z.instanceof(Buffer)`). */
   body?: B;
   /** The body is raw bytes of these content types, up to the API's chunk size limit; `headers` documents the ones it needs. */
-  binary?: { contentTypes: string[]; headers: Record<string, string> };
+  binary?: { contentTypes: string[]; headers: Record<string, { description: string; pattern: string }> };
   /**
    * Status → what it answers, for the OpenAPI document: a JSON body of `schema`, or bytes of `contentType` (text, audio).
    * The API tests validate every response against it. Error bodies are added for every route.
    */
-  responses: Record<number, { description: string; schema?: z.ZodTypeAny; contentType?: string }>;
+  responses: Record<number, { description: string; schema?: z.ZodTypeAny; contentType?: string; links?: Record<string, ResponseLink> }>;
   handle(input: HandlerInput<z.output<P>, z.output<Q>, z.output<B>>): Promise<Reply>;
+}
+
+/**
+ * An OpenAPI link: which operation the answer's values feed, e.g. the audio id of a new upload into its chunk route
+ * (`$response.body#/audioId`). Clients and API fuzzers follow them from one call to the next.
+ */
+export interface ResponseLink {
+  operationId: string;
+  parameters: Record<string, string>;
 }
 
 /** Declares a route with its types inferred from its schemas. */

@@ -139,7 +139,17 @@ export function apiRoutes(deps: RouteDeps): Route[] {
       path: '/audio',
       summary: 'Declare an upload; its chunks are then sent with PUT /audio/{audioId}/chunks/{index}.',
       body: newUploadSchema,
-      responses: { 201: { description: 'The upload was created', schema: z.object({ audioId: z.string(), status: z.string(), chunkCount: z.number(), totalBytes: z.number() }) } },
+      responses: {
+        201: {
+          description: 'The upload was created',
+          schema: z.object({ audioId: z.string(), status: z.string(), chunkCount: z.number(), totalBytes: z.number() }),
+          links: {
+            sendChunk: { operationId: 'putAudioAudioIdChunksIndex', parameters: { audioId: '$response.body#/audioId', index: '0' } },
+            results: { operationId: 'getAudioAudioIdResults', parameters: { audioId: '$response.body#/audioId' } },
+            speech: { operationId: 'getAudioAudioIdSpeech', parameters: { audioId: '$response.body#/audioId' } },
+          },
+        },
+      },
       async handle({ body, caller }) {
         const record = await createUpload(db, body, { ownerUid: caller.uid, maxInFlight: deps.maxUploadsInFlightPerUser, ttlMs: deps.uploadTtlMs });
         return { status: 201, body: { audioId: record.id, status: record.status, chunkCount: record.chunkCount, totalBytes: record.totalBytes } };
@@ -149,11 +159,11 @@ export function apiRoutes(deps: RouteDeps): Route[] {
       method: 'put',
       path: '/audio/:audioId/chunks/:index',
       summary: 'Upload one chunk (raw bytes). Sending the same chunk again replaces it; chunks of a finalised upload are refused.',
-      params: z.object({ audioId: id, index: decimal.pipe(z.number().max(MAX_CHUNKS - 1)) }).strict(),
+      params: z.object({ audioId: id, index: decimal.pipe(z.number().int().min(0).max(MAX_CHUNKS - 1)) }).strict(),
       body: z.instanceof(Buffer),
       binary: {
         contentTypes: ['application/octet-stream', 'audio/*'],
-        headers: { [SHA256_HEADER]: 'SHA-256 of the chunk, 64 hex digits', 'content-length': 'the chunk size in bytes' },
+        headers: { [SHA256_HEADER]: { description: 'SHA-256 of the chunk, 64 hex digits', pattern: '^[0-9a-fA-F]{64}$' } },
       },
       responses: { 200: { description: 'The chunk is stored', schema: z.object({ audioId: z.string(), index: z.number(), bytes: z.number() }) } },
       async handle({ params, body, caller, header }) {
@@ -186,6 +196,12 @@ export function apiRoutes(deps: RouteDeps): Route[] {
         202: {
           description: 'The pipeline task (new, or the one this idempotency key already started)',
           schema: z.object({ taskId: z.string(), audioId: z.string(), status: z.string(), estimatedSeconds: z.number() }),
+          links: {
+            task: { operationId: 'getTasksId', parameters: { id: '$response.body#/taskId' } },
+            cancel: { operationId: 'postTasksIdCancel', parameters: { id: '$response.body#/taskId' } },
+            retry: { operationId: 'postTasksIdRetry', parameters: { id: '$response.body#/taskId' } },
+            results: { operationId: 'getAudioAudioIdResults', parameters: { audioId: '$response.body#/audioId' } },
+          },
         },
       },
       async handle({ body, caller }) {
@@ -266,7 +282,7 @@ export function apiRoutes(deps: RouteDeps): Route[] {
       path: '/tasks',
       summary: 'Your tasks, newest first, filtered by status and type; page with nextCursor.',
       query: z
-        .object({ ...taskFilterQuery, limit: decimal.pipe(z.number().min(1).max(100)).default('20'), cursor: z.string().min(1).max(512).optional() })
+        .object({ ...taskFilterQuery, limit: decimal.pipe(z.number().int().min(1).max(100)).optional(), cursor: z.string().min(1).max(512).optional() })
         .strict(),
       responses: {
         200: {
@@ -276,7 +292,7 @@ export function apiRoutes(deps: RouteDeps): Route[] {
       },
       async handle({ query, caller }) {
         const { limit, cursor, ...filter } = query;
-        const page = await ff.list({ ...filter, ownerUid: ownerFilter(caller, filter.ownerUid) }, { limit, ...(cursor ? { cursor } : {}) });
+        const page = await ff.list({ ...filter, ownerUid: ownerFilter(caller, filter.ownerUid) }, { limit: limit ?? 20, ...(cursor ? { cursor } : {}) });
         return { body: { tasks: page.tasks.map(taskView), ...(page.nextCursor ? { nextCursor: page.nextCursor } : {}), invalid: page.invalid } };
       },
     }),

@@ -56,6 +56,13 @@ export async function serveApi(app: express.Express, fireflow: Fireflow, options
   const host = options.host ?? '127.0.0.1';
   checkListenHost(host, options.allowEmulatorAuthOnNetwork === true);
   const server = createServer(app);
+  // A request Node cannot parse (an empty Content-Length, a header with a NUL) never reaches the app; answer it in
+  // the API's own error shape rather than Node's bare "400 Bad Request".
+  server.on('clientError', (error: Error & { code?: string }, socket) => {
+    if (!socket.writable || (socket as { _httpMessage?: unknown })._httpMessage) return socket.destroy();
+    const body = JSON.stringify({ error: { code: 'invalid-argument', message: `the HTTP request could not be parsed (${error.code ?? error.message})`, details: null } });
+    socket.end(`HTTP/1.1 400 Bad Request\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => resolve());

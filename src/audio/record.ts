@@ -1,5 +1,5 @@
 import { FieldValue, Timestamp, type DocumentReference, type Firestore } from 'firebase-admin/firestore';
-import { afterConflict, freeSlot, takeSlot } from '../core/slots.js';
+import { afterConflict, claimSlot, releaseSlot, serialized } from '../core/slots.js';
 import { applyEquals, applyOrder, type QuerySpec } from '../core/queries.js';
 import { applyStaged } from '../core/store.js';
 import { z } from 'zod';
@@ -83,6 +83,8 @@ const audioRecordSchema = z.object({
   abandonAt: nullableTimestamp,
   /** Set once an upload expired: when a Firestore TTL policy may delete the record. */
   expireAt: nullableTimestamp,
+  /** While uploading: the owner's slot it holds (`claimSlot`). */
+  uploadSlot: z.number().int().min(0).nullable().default(null),
 });
 
 export interface AudioRecord extends z.output<typeof audioRecordSchema> {
@@ -124,8 +126,9 @@ export const DEFAULT_UPLOADS_IN_FLIGHT = 5;
 export const DEFAULT_UPLOAD_TTL_MS = 24 * 3_600_000;
 /** How long an expired upload's record is kept, failed, before a TTL policy on `expireAt` may delete it. */
 const EXPIRED_RECORD_KEPT_MS = 7 * 24 * 3_600_000;
-const FAILED_PRECONDITION = 9;
 const NOT_FOUND = 5;
+const ALREADY_EXISTS = 6;
+const FAILED_PRECONDITION = 9;
 
 /**
  * What the chunks of an upload in flight add up to, by index: `audio/{id}/upload/ledger`. A chunk is counted here
@@ -134,7 +137,7 @@ const NOT_FOUND = 5;
  */
 const ledgerRef = (db: Firestore, audioId: string): DocumentReference => audioRef(db, audioId).collection('upload').doc('ledger');
 
-/** The count of one owner's uploads in flight (`audio_owners/{uid}`). */
+/** Where one owner's uploads in flight hold their slots (`audio_owners/{uid}/slots`, see `claimSlot`). */
 const uploadSlots = (db: Firestore, ownerUid: string | null): DocumentReference => db.collection(`${AUDIO_COLLECTION}_owners`).doc(ownerUid ?? '-');
 
 function isConflict(error: unknown): boolean {
@@ -153,7 +156,7 @@ export async function createUpload(db: Firestore, input: NewUpload, options: Upl
   const ref = options.id ? audioRef(db, options.id) : db.collection(AUDIO_COLLECTION).doc();
   const ttlMs = options.ttlMs ?? DEFAULT_UPLOAD_TTL_MS;
   for (let round = 0; ; round++) {
-    const slot = await takeSlot(uploadSlots(db, ownerUid), options.maxInFlight ?? Infinity, 'uploads in flight');
+    const slot = await claimSlot(uploadSlots(db, ownerUid), options.maxInFlight ?? Infinity, 'uploads in flight', ref.id);
     const batch = db.batch();
     batch.create(ref, {
       ...parsed.data,
@@ -162,16 +165,18 @@ export async function createUpload(db: Firestore, input: NewUpload, options: Upl
       error: null,
       taskId: null,
       abandonAt: Timestamp.fromMillis(Date.now() + ttlMs),
+      uploadSlot: slot.index,
       createdAt: FieldValue.serverTimestamp(),
       updatedAt: FieldValue.serverTimestamp(),
     });
     batch.create(ledgerRef(db, ref.id), { sizes: {}, bytes: 0 });
-    applyStaged(batch, [slot]);
+    applyStaged(batch, [slot.op]);
     try {
       await batch.commit();
       break;
     } catch (error) {
-      if (!isConflict(error)) throw error;
+      // The slot was taken by an upload that raced this one (unless the record itself exists: a reused id).
+      if ((error as { code?: unknown }).code !== ALREADY_EXISTS || (await ref.get()).exists) throw error;
       await afterConflict(round, 'upload creation');
     }
   }
@@ -185,6 +190,11 @@ export async function createUpload(db: Firestore, input: NewUpload, options: Upl
  */
 export async function reserveChunk(db: Firestore, record: AudioRecord, index: number, bytes: number): Promise<void> {
   const ref = ledgerRef(db, record.id);
+  // Chunks of one upload sent in parallel are counted one at a time in this process.
+  return serialized(ref.path, () => countChunk(ref, record, index, bytes));
+}
+
+async function countChunk(ref: DocumentReference, record: AudioRecord, index: number, bytes: number): Promise<void> {
   for (let round = 0; ; round++) {
     const snap = await ref.get();
     if (!snap.exists) throw new AudioStateError(record.id, record.status, 'upload a chunk to', 'the upload is no longer in flight (complete or expired); its chunks cannot change');
@@ -221,10 +231,10 @@ export async function completeUpload(db: Firestore, blobs: BlobStore, audioId: s
     if (missing.length) throw new AudioStateError(audioId, record.status, 'complete the upload of', `chunk${missing.length > 1 ? 's' : ''} ${missing.join(', ')} of ${record.chunkCount} missing`);
     if (bytes !== record.totalBytes) throw new AudioStateError(audioId, record.status, 'complete the upload of', `chunks add up to ${bytes} bytes, not the declared ${record.totalBytes}`);
     const batch = db.batch();
-    batch.update(audioRef(db, audioId), { status: 'uploaded', abandonAt: null, uploadedAt: FieldValue.serverTimestamp(), updatedAt: FieldValue.serverTimestamp() }, { lastUpdateTime: updateTime });
+    batch.update(audioRef(db, audioId), { status: 'uploaded', abandonAt: null, uploadSlot: null, uploadedAt: FieldValue.serverTimestamp(), updatedAt: FieldValue.serverTimestamp() }, { lastUpdateTime: updateTime });
     // A chunk counted after the inspection makes this commit fail, and the next round inspects again.
     if (ledger.exists) batch.delete(ledger.ref, { lastUpdateTime: ledger.updateTime! });
-    applyStaged(batch, [freeSlot(uploadSlots(db, record.ownerUid))]);
+    if (record.uploadSlot !== null) applyStaged(batch, [releaseSlot(uploadSlots(db, record.ownerUid), record.uploadSlot)]);
     try {
       await batch.commit();
     } catch (error) {
@@ -252,9 +262,10 @@ export async function expireUploads(db: Firestore, blobs: BlobStore, options: { 
   for (const doc of snap.docs) {
     const batch = db.batch();
     const error: TaskError = { name: 'UploadExpiredError', message: 'the upload was not completed in time; its chunks were deleted', retriable: false };
-    batch.update(doc.ref, { status: 'expired', error, abandonAt: null, expireAt: Timestamp.fromMillis(now + EXPIRED_RECORD_KEPT_MS), updatedAt: FieldValue.serverTimestamp() }, { lastUpdateTime: doc.updateTime });
+    batch.update(doc.ref, { status: 'expired', error, abandonAt: null, uploadSlot: null, expireAt: Timestamp.fromMillis(now + EXPIRED_RECORD_KEPT_MS), updatedAt: FieldValue.serverTimestamp() }, { lastUpdateTime: doc.updateTime });
     batch.delete(ledgerRef(db, doc.id));
-    applyStaged(batch, [freeSlot(uploadSlots(db, (doc.get('ownerUid') as string | null) ?? null))]);
+    const slot = doc.get('uploadSlot') as number | null | undefined;
+    if (typeof slot === 'number') applyStaged(batch, [releaseSlot(uploadSlots(db, (doc.get('ownerUid') as string | null) ?? null), slot)]);
     try {
       await batch.commit();
     } catch (e) {

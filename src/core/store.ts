@@ -301,7 +301,8 @@ export class TaskStore {
 
   /**
    * Creates the document, with `staged` writes in the same batch; `null` when a task with this id already exists
-   * (deduplication by id). A staged write whose precondition fails throws (gRPC FAILED_PRECONDITION).
+   * (deduplication by id). A staged write whose precondition fails throws (gRPC FAILED_PRECONDITION; ALREADY_EXISTS
+   * for a staged create).
    */
   async create(id: string, data: Record<string, unknown>, staged: readonly StagedOp[] = []): Promise<Timestamp | null> {
     const { op, token } = this.creation(id, data);
@@ -314,7 +315,9 @@ export class TaskStore {
     }
     // Either a real duplicate, or our own create that landed despite an ambiguous error and was repeated. Its
     // `createToken` is never written again, so it tells even after others wrote to the new task (claimed, cancelled).
+    // With no task there, the ALREADY_EXISTS was a staged create's: the caller's to handle.
     const snap = await retryTransient(() => this.ref(id).get());
+    if (!snap.exists) throw Object.assign(new Error(`a document created with task ${id} already exists`), { code: ALREADY_EXISTS });
     if (snap.get('createToken') !== token) return null;
     this.writes.create++;
     return snap.updateTime!;

@@ -117,6 +117,8 @@ export interface Task {
    * its type) from its start to its end, counted in the same commits.
    */
   ownerLimit: number | null;
+  /** With `ownerLimit`: the owner's slot this run of the pipeline holds (`slots.ts`). */
+  ownerSlot: number | null;
 }
 
 /** A stored Firestore Timestamp, read as a `Date`. */
@@ -179,6 +181,7 @@ export const taskDocumentSchema = z.object({
   claimToken: z.string().nullable().default(null),
   stages: z.record(stageSchema).nullable().default(null),
   ownerLimit: z.number().int().min(1).nullable().default(null),
+  ownerSlot: z.number().int().min(0).nullable().default(null),
 });
 
 /** A task as `submit` first writes it: pending, no attempt yet. */
@@ -207,6 +210,7 @@ export function newTask(
     claimToken: null,
     stages: null,
     ownerLimit: null,
+    ownerSlot: null,
   };
 }
 

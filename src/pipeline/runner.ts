@@ -4,7 +4,7 @@ import { stagedWrites } from '../core/context.js';
 import { TaskNotFoundError, TaskStateError, TaskValidationError, UnstorableError, formatIssues, type FieldIssue } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { resolveRetryPolicy, type RetryOverrides } from '../core/retry.js';
-import { afterConflict, freeSlot, takeSlot } from '../core/slots.js';
+import { afterConflict, claimSlot, releaseSlot } from '../core/slots.js';
 import { isUnstorable, retryChange, storable, terminal, type StagedOp, type TaskStore, type TaskWrite, type Versioned } from '../core/store.js';
 import { IS_TERMINAL, newTask, zodIssues, type StageState, type Task, type TaskError } from '../core/task.js';
 import type { PipelineHooks } from '../executors/attempt.js';
@@ -51,6 +51,7 @@ interface Step {
 
 /** Re-reads after a conflicting write before an advance gives up (its check-back then tries again). */
 const MAX_ROUNDS = 8;
+const ALREADY_EXISTS = 6;
 const FAILED_PRECONDITION = 9;
 const NO_RETRY = resolveRetryPolicy('no_retry');
 
@@ -107,7 +108,6 @@ export class PipelineRunner implements PipelineHooks {
       try {
         const ops: StagedOp[] = [];
         await def.onStart?.(start.params, { pipelineId: start.id, writes: stagedWrites(ops) });
-        if (slots) ops.push(await takeSlot(slots, start.ownerLimit!, `pipelines of type ${JSON.stringify(def.type)}`));
         const { id: _id, ...doc } = newTask(start.id, {
           type: def.type,
           priority: start.priority,
@@ -117,15 +117,18 @@ export class PipelineRunner implements PipelineHooks {
           parentTaskId: null,
           retryPolicy: NO_RETRY,
         });
+        const slot = slots ? await claimSlot(slots, start.ownerLimit!, `pipelines of type ${JSON.stringify(def.type)}`, start.id) : null;
         await store.create(
           start.id,
-          { ...doc, status: 'running', attempt: 1, startedAt: FieldValue.serverTimestamp(), leaseExpiresAt: this.checkBack(def), stages: this.initialStages(def, start.id, selected), ownerLimit: slots ? start.ownerLimit : null },
-          ops,
+          { ...doc, status: 'running', attempt: 1, startedAt: FieldValue.serverTimestamp(), leaseExpiresAt: this.checkBack(def), stages: this.initialStages(def, start.id, selected), ownerLimit: slots ? start.ownerLimit : null, ownerSlot: slot?.index ?? null },
+          slot ? [...ops, slot.op] : ops,
         );
         break;
       } catch (error) {
-        // A write staged with it met its precondition (what `onStart` read, the owner's count): decide again.
-        if ((error as { code?: unknown }).code === FAILED_PRECONDITION) {
+        // A write staged with it met its precondition (what `onStart` read) or the owner's slot was taken by a start
+        // that raced this one: decide again.
+        const code = (error as { code?: unknown }).code;
+        if (code === FAILED_PRECONDITION || code === ALREADY_EXISTS) {
           await afterConflict(round, `start of pipeline ${start.id}`);
           continue;
         }
@@ -154,7 +157,7 @@ export class PipelineRunner implements PipelineHooks {
       const ops: StagedOp[] = [];
       await def.onStart?.(def.params.parse(t.params), { pipelineId: id, writes: stagedWrites(ops) });
       // Running again takes a slot again (its end gave it back), under the limit it was submitted with.
-      if (t.ownerLimit !== null && t.ownerUid !== null) ops.push(await takeSlot(store.ownerSlots(t.type, t.ownerUid), t.ownerLimit, `pipelines of type ${JSON.stringify(t.type)}`));
+      const slot = t.ownerLimit !== null && t.ownerUid !== null ? await claimSlot(store.ownerSlots(t.type, t.ownerUid), t.ownerLimit, `pipelines of type ${JSON.stringify(t.type)}`, id) : null;
       const change: TaskWrite = {
         status: 'running',
         attempt: t.attempt + 1,
@@ -166,6 +169,7 @@ export class PipelineRunner implements PipelineHooks {
         currentStep: null,
         startedAt: FieldValue.serverTimestamp(),
         leaseExpiresAt: this.checkBack(def),
+        ownerSlot: slot?.index ?? null,
       };
       const stages = { ...t.stages };
       for (const [sid, s] of Object.entries(t.stages)) {
@@ -175,7 +179,7 @@ export class PipelineRunner implements PipelineHooks {
       }
       change.progress = overallProgress(stages);
       sent = t.attempt + 1;
-      if ((await store.writeIfUnchanged(id, 'retry', change, v.updateTime, ops)) !== 'conflict') break;
+      if ((await store.writeIfUnchanged(id, 'retry', change, v.updateTime, slot ? [...ops, slot.op] : ops)) !== 'conflict') break;
       await afterConflict(round, `retry of pipeline ${id}`);
     }
     await this.advance(id);
@@ -494,7 +498,7 @@ export class PipelineRunner implements PipelineHooks {
       await def.onFinish?.(params, { status, error, outputs }, { pipelineId: t.id, writes: stagedWrites(ops) });
       step.staged.push(...ops);
     }
-    if (t.ownerLimit !== null && t.ownerUid !== null) step.staged.push(freeSlot(this.deps.store.ownerSlots(t.type, t.ownerUid)));
+    if (t.ownerLimit !== null && t.ownerUid !== null && t.ownerSlot !== null) step.staged.push(releaseSlot(this.deps.store.ownerSlots(t.type, t.ownerUid), t.ownerSlot));
     const progress = status === 'completed' ? 100 : overallProgress(stages);
     Object.assign(step.change, terminal(status, { error, result: status === 'completed' ? outputs : null, progress, currentStep: null }, this.deps.retentionMs));
     return step;
