@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
 import { initializeApp } from 'firebase-admin/app';
 import { getFirestore, type Firestore } from 'firebase-admin/firestore';
 
@@ -30,4 +31,46 @@ export async function until(probe: () => boolean, timeoutMs: number, what: strin
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 5));
   }
+}
+
+/**
+ * Samples the resident memory of this process's descendants (the transcribers' child processes) every `everyMs`:
+ * `stop()` returns the peak of their sum, in MB. Linux /proc only.
+ */
+export function childRssSampler(everyMs = 100): { stop(): number } {
+  let peak = 0;
+  const sample = () => {
+    const parent = new Map<number, number>();
+    const rss = new Map<number, number>();
+    for (const entry of readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry)) continue;
+      try {
+        // pid (comm) state ppid … ; comm may hold spaces, so read after its closing parenthesis.
+        const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+        const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        parent.set(Number(entry), Number(fields[1]));
+        rss.set(Number(entry), Number(fields[21]) * 4096);
+      } catch {
+        // gone meanwhile
+      }
+    }
+    let total = 0;
+    for (const [pid, bytes] of rss) {
+      for (let p = parent.get(pid); p !== undefined && p > 1; p = parent.get(p)) {
+        if (p === process.pid) {
+          total += bytes;
+          break;
+        }
+      }
+    }
+    peak = Math.max(peak, total);
+  };
+  const timer = setInterval(sample, everyMs);
+  return {
+    stop() {
+      clearInterval(timer);
+      sample();
+      return peak / 2 ** 20;
+    },
+  };
 }

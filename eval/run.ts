@@ -1,8 +1,9 @@
 // `npm run eval -- NAME`: measures the quality of a stage and prints one JSON object per scenario on stdout (logs go
-// to stderr). Evaluations need no emulator: they call the stages' pure functions.
+// to stderr). Evaluations need no emulator: they call the stages' pure functions (transcription runs the engines).
 const [name, ...args] = process.argv.slice(2);
 const evals: Record<string, (args: string[]) => Promise<void>> = {
   segmentation: async (a) => (await import('./segmentation.js')).run(a),
+  transcription: async (a) => (await import('./transcription.js')).run(a),
 };
 const evaluation = name ? evals[name] : undefined;
 if (!evaluation) {

@@ -8,6 +8,7 @@
 //   --browser also locates Chromium for the dashboard tests (installed with apt as root) and sets FIREFLOW_CHROMIUM.
 //   --python NAME[,NAME] builds the pinned Python environments named (see PYTHON_ENVS) and sets FIREFLOW_PYTHON_<NAME>
 //   to each one's python.
+//   --no-emulators prepares all that and runs the command without emulators (npm run eval).
 //
 // Ctrl-C: the emulators (and the command) run in their own process group, so the terminal's SIGINT reaches only this
 // script. A command that wants it, to cancel its work while the emulators are still up, writes its pid to the file
@@ -32,7 +33,7 @@ const checkout = !root.split(sep).includes('node_modules');
 const FIRESTORE_MAIN = 'com.google.cloud.datastore.emulator.firestore.CloudFirestore';
 export const DEFAULT_PROJECT = 'demo-fireflow';
 /** The Python environments `--python` can build: name → its requirements file, pinned with hashes. */
-const PYTHON_ENVS = { schemathesis: 'test/schemathesis/requirements.txt' };
+const PYTHON_ENVS = { schemathesis: 'test/schemathesis/requirements.txt', whisper: 'python/requirements.txt' };
 
 function fail(message) {
   process.stderr.write(`fireflow: ${message}\n`);
@@ -133,6 +134,11 @@ function prepareFunctions(env) {
   env.FIREFLOW_FAULT_DIR ??= join(root, '.fireflow', 'faults');
   mkdirSync(env.FIREFLOW_FAULT_DIR, { recursive: true });
   env.PATH = `${join(root, 'test/fixtures/fault-bin')}:${env.PATH ?? ''}`;
+  // The same for Whisper: the functions run the shim as their python, which runs the environment's own.
+  if (env.FIREFLOW_PYTHON_WHISPER && !env.FIREFLOW_WHISPER_PYTHON) {
+    env.FIREFLOW_FAULT_WHISPER_PYTHON = env.FIREFLOW_PYTHON_WHISPER;
+    env.FIREFLOW_WHISPER_PYTHON = join(root, 'test/fixtures/fault-bin/whisper-python');
+  }
 }
 
 /**
@@ -160,14 +166,24 @@ function main() {
 
   // Installed as a package, npm has done this, and an `npm install` here would write into node_modules/fireflow.
   if (checkout) ensureNodeModules(root);
-  const { env, firebaseBin } = prepareEmulatorEnv();
-  if (!opts.includes('--no-audio')) ensureAudioTools();
-  if (opts.includes('--browser')) env.FIREFLOW_CHROMIUM = ensureBrowser();
-  const pythonIdx = opts.indexOf('--python');
-  for (const name of pythonIdx === -1 ? [] : opts[pythonIdx + 1].split(',')) {
-    if (!PYTHON_ENVS[name]) fail(`--python: no environment ${JSON.stringify(name)}; known: ${Object.keys(PYTHON_ENVS).join(', ')}`);
-    env[`FIREFLOW_PYTHON_${name.toUpperCase()}`] = ensurePythonEnv(root, name, join(root, PYTHON_ENVS[name]));
+  const prepare = (env) => {
+    if (!opts.includes('--no-audio')) ensureAudioTools();
+    if (opts.includes('--browser')) env.FIREFLOW_CHROMIUM = ensureBrowser();
+    const pythonIdx = opts.indexOf('--python');
+    for (const name of pythonIdx === -1 ? [] : opts[pythonIdx + 1].split(',')) {
+      if (!PYTHON_ENVS[name]) fail(`--python: no environment ${JSON.stringify(name)}; known: ${Object.keys(PYTHON_ENVS).join(', ')}`);
+      env[`FIREFLOW_PYTHON_${name.toUpperCase()}`] = ensurePythonEnv(root, name, join(root, PYTHON_ENVS[name]));
+    }
+  };
+  if (opts.includes('--no-emulators')) {
+    // The prerequisites only (npm run eval): the command runs here, with no emulator.
+    const env = { ...process.env };
+    prepare(env);
+    const r = spawnSync(command[0], command.slice(1), { cwd: root, env, stdio: 'inherit' });
+    process.exit(r.status ?? 1);
   }
+  const { env, firebaseBin } = prepareEmulatorEnv();
+  prepare(env);
   if (only.split(',').includes('functions')) prepareFunctions(env);
   // One argument is a shell script as it stands; several are quoted into one.
   const quoted = command.length === 1 ? command[0] : command.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');

@@ -1,5 +1,5 @@
-// The audio pipeline end to end on the emulator with real sox and pocketsphinx: a chunked upload reassembled and
-// transcribed under one pipeline task, bad uploads failing cleanly, and a worker killed during transcription.
+// The audio pipeline end to end on the emulator with real sox, pocketsphinx and Whisper: a chunked upload reassembled
+// and transcribed under one pipeline task, bad uploads failing cleanly, and a worker killed during transcription.
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
@@ -14,11 +14,14 @@ import { AudioNotFoundError, AudioStateError, completeUpload, createUpload, getA
 import { FsBlobStore } from '../src/blobs/fs-store.js';
 import { TaskValidationError, createFireflow, inProcess, stageTaskId, type Fireflow, type Task } from '../src/index.js';
 import { PocketsphinxTranscriber } from '../src/transcribe/pocketsphinx.js';
+import { WhisperTranscriber } from '../src/transcribe/whisper.js';
+import { wer } from '../src/transcribe/wer.js';
 import { loadTranscript } from '../src/transcribe/store.js';
-import type { Word } from '../src/transcribe/transcriber.js';
+import type { Transcriber, Word } from '../src/transcribe/transcriber.js';
 import { textProblems } from '../src/text/check.js';
 import { TEXT_STAGES } from '../src/text/stages.js';
 import { loadChapters, loadChunks, loadGraph, loadQuestions } from '../src/text/store.js';
+import { librivoxClips } from '../eval/librivox.js';
 import { LIBRIVOX, emulatorProject, waitFor } from './helpers.js';
 
 const { db, projectId } = emulatorProject('audiopipe');
@@ -43,7 +46,7 @@ async function upload(bytes: Buffer, chunks: number, declared: { sha256?: string
   return record.id;
 }
 
-async function worker(transcriber = new PocketsphinxTranscriber()): Promise<Fireflow> {
+async function worker(transcriber: Transcriber = new PocketsphinxTranscriber()): Promise<Fireflow> {
   const ff = createFireflow({ firestore: db, pipelines: [audioPipeline({ db, blobs, transcriber })], executor: inProcess({ discover: false }) });
   cleanup.push(() => ff.shutdown());
   await ff.start();
@@ -116,17 +119,27 @@ describe('audio pipeline', () => {
     await expectTextResults(audioId, transcript.words, record.durationSeconds!, done);
   });
 
-  it('a LibriVox clip goes through every stage, transcript to questions', { timeout: 120_000 }, async () => {
-    const bytes = await readFile(join(LIBRIVOX, 'sense_and_sensibility_01_austen_64kb-0880.wav'));
-    const audioId = await upload(bytes, 2);
+  it('with Whisper, the LibriVox clips go through every stage: a punctuated transcript, sentences from its punctuation, questions', { timeout: 180_000 }, async () => {
+    const clips = librivoxClips();
+    const joined = join(dir, 'librivox.wav');
+    expect((await run('sox', [...clips.map((c) => c.file), joined])).code).toBe(0);
+    const audioId = await upload(await readFile(joined), 2);
     await completeUpload(db, blobs, audioId);
-    const ff = await worker();
-    const done = await finished(ff, await ff.submit(AUDIO_PIPELINE, { audioId }, { ownerUid: 'user-1' }), 110_000);
+    const ff = await worker(new WhisperTranscriber());
+    const done = await finished(ff, await ff.submit(AUDIO_PIPELINE, { audioId }, { ownerUid: 'user-1' }), 170_000);
     expect(done.status).toBe('completed');
     const record = (await getAudio(db, audioId))!;
     const transcript = (await loadTranscript(db, audioId))!;
-    expect(transcript.words.length).toBeGreaterThan(5);
+    expect(record.transcript).toMatchObject({ engine: 'whisper:base', language: 'en', languageProbability: expect.any(Number) });
+    expect(transcript).toMatchObject({ engine: 'whisper:base', language: 'en' });
+    expect(wer(clips.map((c) => c.reference).join(' '), transcript.text)).toBeLessThan(0.25);
+    expect(transcript.text).toMatch(/\w[.,]/);
     await expectTextResults(audioId, transcript.words, record.durationSeconds!, done);
+    const chunks = (await loadChunks(db, audioId))!;
+    // Sentence units at the punctuation: each chunk's sentences start after a word that ends one.
+    for (const c of chunks) for (const s of c.sentenceStarts.filter((i) => i > 0)) expect(transcript.words[s - 1]!.word).toMatch(/[.!?]["')\]]*$/);
+    const questions = (await loadQuestions(db, audioId))!;
+    expect(questions.length).toBeGreaterThan(0);
   });
 
   it('bad uploads fail the pipeline non-retriably with the reason, leave no output and never show ready', { timeout: 60_000 }, async () => {

@@ -55,7 +55,7 @@ function fireflow(args: string[], options: { tty?: boolean; onStdout?: (text: st
   return new Promise((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
 }
 
-const SUMMARY = [/^summary$/m, /^ {2}status {7}completed$/m, /^ {2}duration {5}0:03 \(3\.0 s of wav\)/m, /^ {2}words {8}\d+ \(pocketsphinx\)$/m, /^ {2}chunks {7}\d+$/m, /^ {2}chapters {5}\d+$/m, /^ {4}0:00–0:0\d {2}\S/m, /^ {2}top concepts \S/m, /^ {2}results {6}http:\/\/127\.0\.0\.1:\d+\/audio\/\S+\/results/m];
+const SUMMARY = [/^summary$/m, /^ {2}status {7}completed$/m, /^ {2}duration {5}0:03 \(3\.0 s of wav\)/m, /^ {2}words {8}\d+ \(whisper:base\)$/m, /^ {2}language {5}en \(detected, \d+\.\d%\)$/m, /^ {2}transcript {3}\S/m, /^ {2}chunks {7}\d+$/m, /^ {2}chapters {5}\d+$/m, /^ {4}0:00–0:0\d {2}\S/m, /^ {2}top concepts \S/m, /^ {2}results {6}http:\/\/127\.0\.0\.1:\d+\/audio\/\S+\/results/m];
 
 describe('fireflow process', () => {
   it('through a pipe: one line per change, the summary, exit 0', async () => {

@@ -94,6 +94,9 @@ describe('dashboard', () => {
     expect(chapters[0]).toMatch(/^0:00–\d+:\d\d \S/);
     expect(await page.locator('#questions li details').count()).toBeGreaterThanOrEqual(1);
     expect(await page.locator('#transcript button.word').count()).toBeGreaterThan(20);
+    // Whisper's transcript (npm test installs it): punctuated, with the language it detected.
+    expect(await page.locator('#transcript-meta').textContent()).toMatch(/^· whisper:base · language en \(detected, \d+\.\d%\)$/);
+    expect((await page.locator('#transcript button.word').allTextContents()).some((w) => /\w[.,;!?]$/.test(w))).toBe(true);
     expect(await page.locator('#graph svg circle').count()).toBeGreaterThanOrEqual(2);
     expect(await page.locator('#stages tr[data-status="completed"]').count()).toBe(6);
     // The task list (its own listener) shows the same task, completed.

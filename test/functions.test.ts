@@ -131,7 +131,7 @@ describe('Cloud Functions in the emulators', () => {
     expect(stage.body).toMatchObject({ status: 'failed', attempt: 1, error: { retriable: false } });
   }, 90_000);
   it('a retriable failure in the worker is retried on our backoff (no attempt before its runAfter), then succeeds', async () => {
-    // The next pocketsphinx run in the worker fails (test/fixtures/fault-bin): a plain error, so a retriable one.
+    // The next Whisper run in the worker fails (test/fixtures/fault-bin): a plain error, so a retriable one.
     const marker = join(env.FIREFLOW_FAULT_DIR!, 'fail-next-transcription');
     await writeFile(marker, '');
     const taskId = await startProcessing(readFileSync(CLIP));
@@ -153,7 +153,7 @@ describe('Cloud Functions in the emulators', () => {
       await rm(marker, { force: true });
     }
     expect(done.status).toBe('completed');
-    expect(failures).toEqual([{ attempt: 1, runAfter: expect.any(Number), retriable: true, message: expect.stringContaining('pocketsphinx exited with 3') }]);
+    expect(failures).toEqual([{ attempt: 1, runAfter: expect.any(Number), retriable: true, message: expect.stringContaining('whisper exited with 3: injected failure') }]);
     const stage = await api('GET', `/tasks/${taskId}.transcribe`);
     expect(stage.body).toMatchObject({ status: 'completed', attempt: 2 });
     // The second attempt started no earlier than the runAfter our backoff set: Cloud Tasks delivered it on our schedule.

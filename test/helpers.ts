@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { deleteApp, initializeApp, type App } from 'firebase-admin/app';
 import { getFirestore, type Firestore } from 'firebase-admin/firestore';
 import { afterAll } from 'vitest';
+import { LIBRIVOX } from '../eval/librivox.js';
 import { faultsFromEnv, injectFaults } from './faulty-firestore.js';
 
 const apps: App[] = [];
@@ -63,8 +64,8 @@ export function latch(): { open: () => void; wait: Promise<void> } {
   return { open, wait };
 }
 
-/** Debian's pocketsphinx-testdata: five LibriVox clips (public domain, 25 s in all) with reference transcripts. */
-export const LIBRIVOX = '/usr/share/pocketsphinx/test/data/librivox';
+/** Debian's pocketsphinx-testdata (eval/librivox.ts). */
+export { LIBRIVOX };
 
 /** The LibriVox clips joined by sox into `out`, `times` over (25 s each time); returns `out`. */
 export function librivoxRecording(out: string, times = 1): string {

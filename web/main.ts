@@ -175,6 +175,10 @@ async function showResults(audioId: string, done: string[]): Promise<void> {
   fill('questions', results.questions, 'questions', (q) => h('li', {}, q.prompt, ' ', timeButton(q.startSeconds), h('details', {}, h('summary', { textContent: 'answer' }), q.answer)));
   fill('chunks', results.chunks, 'chunk', (c) => h('li', {}, timeButton(c.startSeconds, `${clock(c.startSeconds)}–${clock(c.endSeconds)}`), ` ${c.wordCount} words · ${c.topTerms.join(', ')}`));
   const words = results.transcript?.words;
+  const t = results.transcript;
+  byId('transcript-meta').textContent = t
+    ? `· ${t.engine} · language ${t.language}${t.languageProbability !== undefined ? ` (detected, ${(t.languageProbability * 100).toFixed(1)}%)` : ''}`
+    : '';
   wordSpans = [];
   playing = undefined;
   byId('transcript').replaceChildren(

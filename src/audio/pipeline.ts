@@ -111,7 +111,13 @@ export function audioPipeline(options: AudioPipelineOptions): PipelineDefinition
         });
         ctx.progress(95, 'storing the transcript');
         const meta = await saveTranscript(db, audioId, transcript, ctx.signal);
-        const summary = { wordCount: meta.wordCount, pageCount: meta.pageCount, language: meta.language, engine: meta.engine };
+        const summary = {
+          wordCount: meta.wordCount,
+          pageCount: meta.pageCount,
+          language: meta.language,
+          ...(meta.languageProbability !== undefined ? { languageProbability: meta.languageProbability } : {}),
+          engine: meta.engine,
+        };
         ctx.writes.set(audioRef(db, audioId), { transcript: summary, updatedAt: FieldValue.serverTimestamp() }, { merge: true });
         return { ...summary, lastWordEndSeconds: meta.lastWordEndSeconds, path: `${audioRef(db, audioId).path}/transcript` };
       } finally {

@@ -72,7 +72,7 @@ const audioRecordSchema = z.object({
   originalKey: z.string().nullable().default(null),
   speechKey: z.string().nullable().default(null),
   transcript: z
-    .object({ wordCount: z.number().int(), pageCount: z.number().int(), language: z.string(), engine: z.string() })
+    .object({ wordCount: z.number().int(), pageCount: z.number().int(), language: z.string(), languageProbability: z.number().optional(), engine: z.string() })
     .nullable()
     .default(null),
   createdAt: timestamp,

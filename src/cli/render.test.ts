@@ -51,7 +51,13 @@ describe('summary', () => {
     const question = (n: number) => ({ id: `q${n}`, kind: 'cloze' as const, chapter: 0, prompt: `Question ${n}?`, answer: `a${n}`, startSeconds: 65, endSeconds: 70, score: 1, source: 'offline' });
     const lines = summaryLines(task(100, 'completed', {}), {
       audio: { id: 'a1', status: 'ready', format: 'wav', durationSeconds: 124.6 },
-      transcript: { text: 'x', words: [{ word: 'x', start: 0, end: 1 }] as never, language: 'en-US', engine: 'pocketsphinx' },
+      transcript: {
+        text: '',
+        words: 'He was not an ill-disposed young man. Unless to be rather cold-hearted and rather selfish is to be ill-disposed: he was, in general, well respected. Had he married a more amiable woman, he might have been made still more respectable.'.split(' ').map((word, i) => ({ word, start: i, end: i + 0.5, confidence: 0.9 })),
+        language: 'en',
+        languageProbability: 0.9981,
+        engine: 'whisper:base',
+      },
       chunks: [{}, {}] as never,
       graph: { nodes: [node('low', 0.1), node('high', 0.6)], edges: [], communities: [], sentenceCount: 1 },
       chapters: [{ index: 0, chunkStart: 0, chunkEnd: 1, startSeconds: 0, endSeconds: 124.6, title: 'Everything', concepts: [], summary: [], community: 0 }],
@@ -61,7 +67,9 @@ describe('summary', () => {
       'summary',
       '  status       completed',
       '  duration     2:05 (124.6 s of wav), processed in 2.5 s',
-      '  words        1 (pocketsphinx)',
+      '  words        40 (whisper:base)',
+      '  language     en (detected, 99.8%)',
+      '  transcript   He was not an ill-disposed young man. Unless to be rather cold-hearted and rather selfish is to be ill-disposed: he was, in general, well respected. Had he…',
       '  chunks       2',
       '  chapters     1',
       '    0:00–2:04  Everything',

@@ -80,6 +80,13 @@ export function progressView(out: Writable): ProgressView {
   };
 }
 
+/** The first `max` characters of `text`, cut at a word, with an ellipsis when cut. */
+function excerpt(text: string, max: number): string {
+  if (text.length <= max) return text;
+  const cut = text.lastIndexOf(' ', max);
+  return `${text.slice(0, cut > 0 ? cut : max)}…`;
+}
+
 /** The summary printed when a recording is processed: what was found and where the rest is. */
 export function summaryLines(task: WatchedTask, results: AudioResults, where: { apiUrl: string }): string[] {
   const { audio, transcript, chunks, graph, chapters, questions } = results;
@@ -89,7 +96,12 @@ export function summaryLines(task: WatchedTask, results: AudioResults, where: { 
     `  status       ${task.status}${task.error ? ` — ${task.error.message}` : ''}`,
     `  duration     ${audio.durationSeconds != null ? `${clock(Math.round(audio.durationSeconds))} (${audio.durationSeconds.toFixed(1)} s of ${audio.format ?? 'audio'})` : 'unknown'}${elapsed != null ? `, processed in ${elapsed.toFixed(1)} s` : ''}`,
   ];
-  if (transcript) out.push(`  words        ${transcript.words.length} (${transcript.engine})`);
+  if (transcript) {
+    out.push(`  words        ${transcript.words.length} (${transcript.engine})`);
+    const sure = transcript.languageProbability !== undefined ? ` (detected, ${(transcript.languageProbability * 100).toFixed(1)}%)` : '';
+    out.push(`  language     ${transcript.language}${sure}`);
+    out.push(`  transcript   ${excerpt(transcript.words.map((w) => w.word).join(' '), 160)}`);
+  }
   if (chunks) out.push(`  chunks       ${chunks.length}`);
   if (chapters) {
     out.push(`  chapters     ${chapters.length}`);

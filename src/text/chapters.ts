@@ -146,9 +146,9 @@ export function keySentences<S extends Sentence>(sentences: readonly S[], weight
 
 /** Upper-case first letter and a full stop, for text from a recogniser that gives neither. */
 export function asSentence(text: string): string {
-  const t = text.trim();
+  const t = text.trim().replace(/\s*[,;:–—-]+$/, '');
   if (!t) return t;
-  return t[0]!.toUpperCase() + t.slice(1) + (/[.!?]$/.test(t) ? '' : '.');
+  return t[0]!.toUpperCase() + t.slice(1) + (/[.!?]["')\]]*$/.test(t) ? '' : '.');
 }
 
 function title(labels: string[]): string {

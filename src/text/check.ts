@@ -3,7 +3,7 @@ import type { Chapter } from './chapters.js';
 import type { Chunk } from './chunk.js';
 import type { ConceptGraph } from './graph.js';
 import type { Question } from './questions.js';
-import { stem } from './terms.js';
+import { stem, tokens } from './terms.js';
 
 export interface TextResults {
   words: readonly Word[];
@@ -53,7 +53,8 @@ export function textProblems(r: TextResults): string[] {
       for (const s of n.sentences) {
         const from = sentenceStarts[s]!;
         const to = sentenceStarts[s + 1] ?? words.length;
-        const stems = words.slice(from, to).map((w) => stem(w.word.toLowerCase().replace(/[^\p{L}\p{N}']/gu, '')));
+        // Tokenised as the graph does, so "ill-disposed" holds "disposed".
+        const stems = words.slice(from, to).flatMap((w) => tokens(w.word)).map(stem);
         const present = forms.some((want) => want.every((x) => stems.includes(x))) || n.type !== 'concept';
         if (!present) {
           problems.push(`node ${n.id} is not in sentence ${s}: "${words.slice(from, to).map((w) => w.word).join(' ')}"`);

@@ -255,14 +255,37 @@ function chunkMentions(words: readonly Word[], chunk: Chunk, sentenceOfWord: Int
     if (phrase.length === 0) return;
     mentions.push({ id: phrase.map((p) => p.lemma).join(' '), surface: phrase.map((p) => p.surface).join(' '), type: 'concept', word: phrase[0]!.word });
   };
-  for (let t = 0; t < values.length; t++) {
-    const value = values[t]!;
+  const tokenAt = values.map((value) => {
     const found = chunk.text.indexOf(value, cursor);
     const offset = found >= 0 ? found : cursor;
     cursor = found >= 0 ? found + value.length : cursor;
+    return offset;
+  });
+  // Hyphenated words as a punctuated transcript writes them ("ill-disposed", "battle-field"): wink splits them at the
+  // hyphen. A part counts as a noun only if every part is one, so "ill-disposed" gives no concept "disposed", and
+  // the hyphen inside an all-noun word does not cut its compound in two.
+  const glued = (t: number) => values[t + 1] === '-' && tokenAt[t + 1] === tokenAt[t]! + values[t]!.length && tokenAt[t + 2] === tokenAt[t + 1]! + 1;
+  const nounWord = new Uint8Array(values.length).fill(1);
+  const inHyphenated = new Uint8Array(values.length);
+  for (let t = 0; t < values.length; ) {
+    let end = t;
+    while (glued(end)) end += 2;
+    if (end > t) {
+      const allNouns = Array.from({ length: (end - t) / 2 + 1 }, (_, k) => pos[t + 2 * k]!).every((p) => NOUNS.has(p));
+      for (let k = t; k <= end; k++) {
+        inHyphenated[k] = 1;
+        if (!allNouns) nounWord[k] = 0;
+      }
+    }
+    t = end + 1;
+  }
+  for (let t = 0; t < values.length; t++) {
+    const value = values[t]!;
+    const offset = tokenAt[t]!;
     const word = wordAt(offset);
     const lower = value.toLowerCase();
-    const usable = NOUNS.has(pos[t]!) && GOOD_WORD.test(value) && lower.length >= 3 && !STOP_WORDS.has(lower) && !taken.has(word);
+    if (value === '-' && inHyphenated[t]) continue; // inside "battle-field": the compound goes on
+    const usable = NOUNS.has(pos[t]!) && nounWord[t] === 1 && GOOD_WORD.test(value) && lower.length >= 3 && !STOP_WORDS.has(lower) && !taken.has(word);
     // A compound never spans two sentence units: its mention must sit in the one it is counted in.
     if (run.length > 0 && (!usable || sentenceOfWord[word] !== sentenceOfWord[run.at(-1)!.word])) flush();
     if (usable) run.push({ surface: lower, lemma: lemmas[t]!.toLowerCase(), word });

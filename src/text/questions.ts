@@ -84,7 +84,9 @@ export function clozeQuestions(input: QuestionInput, options: ClozeOptions = {})
         const span = [concept.id, ...concept.forms].reduce<[number, number] | undefined>((found, f) => found ?? findConcept(words, s.wordStart, s.wordEnd, f.toLowerCase()), undefined);
         if (!span) continue;
         const before = words.slice(s.wordStart, span[0]).map((w) => w.word);
-        const answer = words.slice(span[0], span[1]).map((w) => w.word).join(' ');
+        // A punctuated transcript: the blank keeps the punctuation around the answer ("Dashwood," → "_____,").
+        const spoken = words.slice(span[0], span[1]).map((w) => w.word).join(' ');
+        const [, lead, answer, trail] = /^([^\p{L}\p{N}]*)(.*?)([^\p{L}\p{N}]*)$/u.exec(spoken)!;
         const after = words.slice(span[1], s.wordEnd).map((w) => w.word);
         asked.add(concept.id);
         made++;
@@ -92,9 +94,9 @@ export function clozeQuestions(input: QuestionInput, options: ClozeOptions = {})
           id: `${chapter.index}-${concept.id.replace(/[^\p{L}\p{N}]+/gu, '_')}`,
           kind: 'cloze',
           chapter: chapter.index,
-          prompt: `Fill in the blank: ${asSentence([...before, '_____', ...after].join(' '))}`,
-          answer,
-          options: [answer, ...distractors(graph, concept, answer)].sort((a, b) => a.localeCompare(b)),
+          prompt: `Fill in the blank: ${asSentence([...before, `${lead}_____${trail}`, ...after].join(' '))}`,
+          answer: answer!,
+          options: [answer!, ...distractors(graph, concept, answer!)].sort((a, b) => a.localeCompare(b)),
           startSeconds: s.start,
           endSeconds: s.end,
           concept: concept.id,

@@ -127,6 +127,33 @@ describe('text stages on a transcript', () => {
     for (const q of questions) expect(q.options).toContain(q.answer);
   });
 
+  it('a punctuated, cased transcript (as Whisper writes it): sentences at its punctuation, blanks that keep the punctuation around the answer', () => {
+    const sentences = [...text('ca01').slice(0, 30), ...text('cj05').slice(0, 30)];
+    const written = sentences.flatMap((s) => s.split(/\s+/).filter((w) => /[\p{L}\p{N}]/u.test(w)));
+    const words = written.map((word, i) => ({ word, start: i * 0.4, end: i * 0.4 + 0.34, confidence: 0.9 }));
+    expect(words.some((w) => /\w-\w/.test(w.word))).toBe(true); // hyphenated words, one word each as written
+    const { seg, graph, questions, problems } = runAll(words, words.at(-1)!.end + 2);
+    expect(problems).toEqual([]);
+    expect(seg.sentenceBasis).toBe('punctuation');
+    expect(graph.nodes.some((n) => n.type === 'person' || n.type === 'place' || n.type === 'organization')).toBe(true);
+    expect(questions.length).toBeGreaterThan(0);
+    for (const q of questions) {
+      expect(q.answer).toMatch(/^[\p{L}\p{N}].*[\p{L}\p{N}]$|^[\p{L}\p{N}]$/u);
+      expect(q.prompt).toMatch(/_____/);
+      expect(q.prompt).not.toMatch(/[,;:]\.$/);
+    }
+  });
+
+  it('hyphenated words as written: no concept from the noun half of an adjective, an all-noun word one compound', () => {
+    const text = 'He was not an ill-disposed young man. The soldiers met on a great battle-field near the river. The battle-field was quiet, and the man walked across it.';
+    const words = text.split(' ').map((word, i) => ({ word, start: i * 0.4, end: i * 0.4 + 0.3, confidence: 0.9 }));
+    const seg = segmentTranscript(words, { minWords: 5, maxWords: 100 });
+    const ids = buildConceptGraph(words, seg.chunks).nodes.map((n) => n.id);
+    expect(ids).not.toContain('disposed');
+    expect(ids).toContain('battle field');
+    expect(ids).toContain('man');
+  });
+
   it('the consistency check catches broken results', () => {
     const words = syntheticTranscript(text('ca02').slice(0, 30));
     const { seg, graph, chapters } = runAll(words);

@@ -233,8 +233,10 @@ describe('provider selection', () => {
     expect(createTranscriber({ provider: 'pocketsphinx' })).toBeInstanceOf(PocketsphinxTranscriber);
     expect(createTranscriber(transcriberConfigFromEnv({ FIREFLOW_TRANSCRIBER: 'openai', OPENAI_API_KEY: 'sk-1' })).engine).toBe('openai-whisper-1');
     expect(createTranscriber(transcriberConfigFromEnv({ FIREFLOW_TRANSCRIBER: 'google', GOOGLE_CLOUD_PROJECT: 'demo-proj' }), { accessToken: async () => 't' }).engine).toBe('google-speech-v2');
-    expect(transcriberConfigFromEnv({})).toEqual({ provider: 'pocketsphinx' });
-    expect(() => transcriberConfigFromEnv({ FIREFLOW_TRANSCRIBER: 'whisper' })).toThrow('FIREFLOW_TRANSCRIBER must be one of pocketsphinx, google, openai, got "whisper"');
+    expect(transcriberConfigFromEnv({})).toEqual({ provider: 'auto' });
+    expect(transcriberConfigFromEnv({ FIREFLOW_TRANSCRIBER: 'whisper', FIREFLOW_WHISPER_MODEL: 'tiny.en', FIREFLOW_WHISPER_LANGUAGE: 'en' })).toEqual({ provider: 'whisper', model: 'tiny.en', language: 'en' });
+    expect(transcriberConfigFromEnv({ FIREFLOW_TRANSCRIBER: 'pocketsphinx' })).toEqual({ provider: 'pocketsphinx' });
+    expect(() => transcriberConfigFromEnv({ FIREFLOW_TRANSCRIBER: 'vosk' })).toThrow('FIREFLOW_TRANSCRIBER must be one of whisper, pocketsphinx, google, openai, got "vosk"');
     expect(() => createTranscriber(transcriberConfigFromEnv({ FIREFLOW_TRANSCRIBER: 'openai' }))).toThrow('invalid transcriber config {"provider":"openai","apiKey":"…"}: apiKey: String must contain at least 1 character(s)');
   });
 });

@@ -8,8 +8,8 @@ import { PocketsphinxTranscriber, parsePocketsphinx } from './pocketsphinx.js';
 import { localAudio } from './transcriber.js';
 import { frameEnergies, frameSamples, pieceCount, readWavInfo, silenceCuts } from './wav.js';
 import { normalizeWords, wer, wordErrors } from './wer.js';
+import { LIBRIVOX, librivoxClips } from '../../eval/librivox.js';
 
-const LIBRIVOX = '/usr/share/pocketsphinx/test/data/librivox';
 const dirs: string[] = [];
 afterAll(async () => Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true }))));
 
@@ -27,21 +27,16 @@ describe('wer', () => {
   it('counts substitutions, insertions and deletions', () => {
     expect(wordErrors(['a', 'b', 'c'], ['a', 'x', 'c', 'd'])).toBe(2);
     expect(wer('Mr. Smith went home', 'mister smith went')).toBe(0.25);
-    expect(normalizeWords("It's 5 o'clock!")).toEqual(["it's", '5', "o'clock"]);
+    expect(normalizeWords("It's 5 o'clock!")).toEqual(["it's", 'five', "o'clock"]);
+    expect(normalizeWords('An ill-disposed man, 1,820 years — the 21st, 3.5% and 12th; "quoted"')).toEqual(
+      'an ill disposed man one thousand eight hundred twenty years the twenty first three point five percent and twelfth quoted'.split(' '),
+    );
   });
 });
 
 // `npm test` installs pocketsphinx-testdata (scripts/prereqs.mjs): missing data is a failure, not a skip.
 describe('pocketsphinx on LibriVox clips (pocketsphinx-testdata)', () => {
-  const refs = new Map(
-    readFileSync(join(LIBRIVOX, 'transcription'), 'utf8')
-      .trim()
-      .split('\n')
-      .map((line) => {
-        const m = /^<s> (.*) <\/s> \((.*)\)$/.exec(line.trim())!;
-        return [m[2]!, m[1]!] as const;
-      }),
-  );
+  const refs = new Map(librivoxClips().map((c) => [c.id, c.reference] as const));
 
   it('word error rate ≤ 40% over the clips; word times increase and lie inside the audio', { timeout: 180_000 }, async () => {
     const stt = new PocketsphinxTranscriber();

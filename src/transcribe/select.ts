@@ -7,11 +7,24 @@ import { GoogleSpeechTranscriber } from './google.js';
 import { OpenAiTranscriber } from './openai.js';
 import { PocketsphinxTranscriber } from './pocketsphinx.js';
 import type { Transcriber } from './transcriber.js';
+import { findWhisper, WhisperTranscriber } from './whisper.js';
 
-export const TRANSCRIBER_PROVIDERS = ['pocketsphinx', 'google', 'openai'] as const;
+export const TRANSCRIBER_PROVIDERS = ['whisper', 'pocketsphinx', 'google', 'openai'] as const;
+
+const whisperSettings = {
+  model: z.string().min(1).optional(),
+  language: z.string().regex(/^[a-z]{2,3}$/, 'an ISO 639-1 code such as "en"').optional(),
+  beamSize: z.number().int().min(1).optional(),
+  processes: z.number().int().min(1).optional(),
+  threads: z.number().int().min(1).optional(),
+  python: z.string().min(1).optional(),
+};
 
 /** Which speech-to-text provider to use and its settings. Parsed with this schema wherever it comes from. */
 export const transcriberConfigSchema = z.discriminatedUnion('provider', [
+  // Whisper where its environment is installed, else pocketsphinx (saying so once).
+  z.object({ provider: z.literal('auto'), ...whisperSettings }).strict(),
+  z.object({ provider: z.literal('whisper'), ...whisperSettings }).strict(),
   z.object({ provider: z.literal('pocketsphinx'), concurrency: z.number().int().min(1).optional() }).strict(),
   z
     .object({
@@ -38,13 +51,28 @@ export type TranscriberConfig = z.input<typeof transcriberConfigSchema>;
  * The configured transcriber. Google needs an access token: pass `accessToken`, or the application-default
  * credentials of firebase-admin are asked for one at the first call.
  */
-export function createTranscriber(config: TranscriberConfig, deps: { accessToken?: () => Promise<string> } = {}): Transcriber {
+export function createTranscriber(
+  config: TranscriberConfig,
+  deps: { accessToken?: () => Promise<string>; log?: (line: string) => void } = {},
+): Transcriber {
   const parsed = transcriberConfigSchema.safeParse(config);
   if (!parsed.success) {
     throw new TypeError(`invalid transcriber config ${JSON.stringify(config, (k, v) => (k === 'apiKey' ? '…' : v))}: ${formatIssues(zodIssues(parsed.error))}`);
   }
   const c = parsed.data;
   switch (c.provider) {
+    case 'auto': {
+      const { provider: _, ...whisper } = c;
+      if (findWhisper(process.env, whisper)) return new WhisperTranscriber(whisper);
+      (deps.log ?? ((line) => process.stderr.write(`${line}\n`)))(
+        "fireflow: transcribing with pocketsphinx (about one word in three wrong): Whisper's environment is not installed; `node scripts/with-emulators.mjs --python whisper -- true` installs it",
+      );
+      return new PocketsphinxTranscriber();
+    }
+    case 'whisper': {
+      const { provider: _, ...whisper } = c;
+      return new WhisperTranscriber(whisper);
+    }
     case 'pocketsphinx':
       return new PocketsphinxTranscriber({ ...(c.concurrency ? { concurrency: c.concurrency } : {}) });
     case 'google': {
@@ -57,14 +85,18 @@ export function createTranscriber(config: TranscriberConfig, deps: { accessToken
 }
 
 /**
- * The transcriber config from the environment: `FIREFLOW_TRANSCRIBER` (pocketsphinx | google | openai; default
- * pocketsphinx); for Google `GOOGLE_CLOUD_PROJECT` (or `GCLOUD_PROJECT`), `FIREFLOW_SPEECH_LOCATION`,
+ * The transcriber config from the environment: `FIREFLOW_TRANSCRIBER` (whisper | pocketsphinx | google | openai;
+ * default: Whisper where its environment is installed, else pocketsphinx); for Whisper `FIREFLOW_WHISPER_MODEL`,
+ * `FIREFLOW_WHISPER_LANGUAGE`, `FIREFLOW_WHISPER_PYTHON`; for Google `GOOGLE_CLOUD_PROJECT` (or `GCLOUD_PROJECT`), `FIREFLOW_SPEECH_LOCATION`,
  * `FIREFLOW_SPEECH_LANGUAGES` (comma-separated); for OpenAI `OPENAI_API_KEY`, `FIREFLOW_OPENAI_MODEL`,
  * `FIREFLOW_SPEECH_LANGUAGE`.
  */
 export function transcriberConfigFromEnv(env: NodeJS.ProcessEnv = process.env): TranscriberConfig {
-  const provider = env.FIREFLOW_TRANSCRIBER ?? 'pocketsphinx';
+  const provider = env.FIREFLOW_TRANSCRIBER || 'auto';
   switch (provider) {
+    case 'auto':
+    case 'whisper':
+      return withoutUndefined({ provider, model: env.FIREFLOW_WHISPER_MODEL || undefined, language: env.FIREFLOW_WHISPER_LANGUAGE || undefined });
     case 'pocketsphinx':
       return { provider };
     case 'google':

@@ -12,6 +12,7 @@ export const WORDS_PER_PAGE = 2_000;
 const wordSchema = z.object({ word: z.string(), start: z.number(), end: z.number(), confidence: z.number() });
 const metaSchema = z.object({
   language: z.string(),
+  languageProbability: z.number().min(0).max(1).optional(),
   engine: z.string(),
   wordCount: z.number().int().min(0),
   pageCount: z.number().int().min(0),
@@ -38,6 +39,7 @@ export async function saveTranscript(db: Firestore, audioId: string, transcript:
   for (let i = 0; i < transcript.words.length; i += WORDS_PER_PAGE) pages.push(transcript.words.slice(i, i + WORDS_PER_PAGE));
   const meta: TranscriptMeta = {
     language: transcript.language,
+    ...(transcript.languageProbability !== undefined ? { languageProbability: transcript.languageProbability } : {}),
     engine: transcript.engine,
     wordCount: transcript.words.length,
     pageCount: pages.length,
@@ -58,5 +60,11 @@ export async function loadTranscript(db: Firestore, audioId: string): Promise<Tr
   const snap = await r.col.where('index', '>=', 0).orderBy('index').get();
   const words = snap.docs.map((d) => pageSchema.parse(d.data())).flatMap((p) => p.words);
   if (words.length !== meta.wordCount) throw new Error(`transcript of ${audioId} is incomplete: ${words.length} of ${meta.wordCount} words stored`);
-  return { text: words.map((w) => w.word).join(' '), words, language: meta.language, engine: meta.engine };
+  return {
+    text: words.map((w) => w.word).join(' '),
+    words,
+    language: meta.language,
+    ...(meta.languageProbability !== undefined ? { languageProbability: meta.languageProbability } : {}),
+    engine: meta.engine,
+  };
 }

@@ -10,8 +10,10 @@ export interface Word {
 export interface Transcript {
   text: string;
   words: Word[];
-  /** BCP-47, e.g. `en-US`. */
+  /** BCP-47, e.g. `en-US`, or `en` as Whisper detects it; `und` when unknown. */
   language: string;
+  /** 0–1: how sure the engine was of `language`, when it detected it rather than being told. */
+  languageProbability?: number;
   engine: string;
 }
 
@@ -34,7 +36,7 @@ export function localAudio(path: string): AudioInput {
   return { localPath: async () => path };
 }
 
-/** Speech to text with word timings. Implementations: offline pocketsphinx (default), Google Speech-to-Text, OpenAI. */
+/** Speech to text with word timings. Implementations: offline Whisper (default where its environment is installed) and pocketsphinx, Google Speech-to-Text, OpenAI. */
 export interface Transcriber {
   readonly engine: string;
   transcribe(audio: AudioInput, ctx?: TranscribeContext): Promise<Transcript>;
