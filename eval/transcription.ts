@@ -9,7 +9,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { buildChapters } from '../src/text/chapters.js';
 import { segmentTranscript } from '../src/text/chunk.js';
+import { buildConceptGraph } from '../src/text/graph.js';
+import { clozeQuestions } from '../src/text/questions.js';
 import { segmentationScore } from '../src/text/metrics.js';
 import { seededRandom } from '../src/text/random.js';
 import { syntheticTranscript } from '../src/text/fixtures.js';
@@ -117,6 +120,44 @@ async function languageIdentification(dir: string, models: string[]) {
   }
 }
 
+/**
+ * What the later stages make of a transcript, against the words really spoken: the share of cloze answers, chapter
+ * title words and top-20 concepts (by rank) made of words of the reference text, and the named entities found.
+ */
+function stageQuality(words: readonly Word[], reference: string) {
+  const vocabulary = new Set(normalizeWords(reference));
+  const real = (text: string) => normalizeWords(text).every((w) => vocabulary.has(w));
+  const seg = segmentTranscript(words);
+  const graph = buildConceptGraph(words, seg.chunks);
+  const chapters = buildChapters(words, seg.chunks, graph);
+  const questions = clozeQuestions({ words, chunks: seg.chunks, graph, chapters });
+  const titleWords = chapters.flatMap((c) => normalizeWords(c.title).filter((w) => w !== 'and'));
+  const top = [...graph.nodes].sort((a, b) => b.rank - a.rank).slice(0, 20);
+  const share = (n: number, d: number) => (d === 0 ? null : round((n / d) * 100, 1));
+  return {
+    questions: questions.length,
+    answersRealPct: share(questions.filter((q) => real(q.answer)).length, questions.length),
+    titleWordsRealPct: share(titleWords.filter((w) => vocabulary.has(w)).length, titleWords.length),
+    topConceptsRealPct: share(top.filter((n) => real(n.label)).length, top.length),
+    namedEntities: graph.nodes.filter((n) => n.type !== 'concept').length,
+  };
+}
+
+/** Sums `stageQuality` over documents: counts added, shares averaged. */
+function meanQuality(all: ReturnType<typeof stageQuality>[]) {
+  const mean = (k: 'answersRealPct' | 'titleWordsRealPct' | 'topConceptsRealPct') => {
+    const xs = all.map((q) => q[k]).filter((x): x is number => x !== null);
+    return xs.length ? round(xs.reduce((a, b) => a + b, 0) / xs.length, 1) : null;
+  };
+  return {
+    questions: all.reduce((n, q) => n + q.questions, 0),
+    answersRealPct: mean('answersRealPct'),
+    titleWordsRealPct: mean('titleWordsRealPct'),
+    topConceptsRealPct: mean('topConceptsRealPct'),
+    namedEntities: all.reduce((n, q) => n + q.namedEntities, 0),
+  };
+}
+
 /** Word-level Pk (k = half the mean reference segment, in words) of `words` chunked, against boundaries at `cuts`. */
 function chainPk(words: readonly Word[], referenceStarts: readonly number[]) {
   const n = words.length;
@@ -164,6 +205,7 @@ async function chain(dir: string, engines: string[], documents: number, seed: nu
   // Text only: the reference boundaries are where each segment's words begin.
   for (const punctuated of [true, false]) {
     let pk = 0;
+    const quality: ReturnType<typeof stageQuality>[] = [];
     for (const doc of docs) {
       // Punctuated: sentence units from the punctuation, so plain timings do. Unpunctuated: syntheticTranscript's
       // pause after each sentence is what the units are found from, as with pocketsphinx.
@@ -171,23 +213,26 @@ async function chain(dir: string, engines: string[], documents: number, seed: nu
       const starts = perSegment.map((_, i) => perSegment.slice(0, i).reduce((n, w) => n + w.length, 0));
       const words = punctuated ? retime(perSegment.flat()) : syntheticTranscript(doc.segments.flat());
       pk += chainPk(words, starts.slice(1)).pk;
+      quality.push(stageQuality(words, doc.segments.flat().join(' ')));
     }
-    emit({ scenario: 'chain', input: punctuated ? 'text, punctuated' : 'text, as an offline recogniser writes it', documents, pkPctWords: round((pk / documents) * 100, 1), seed });
+    emit({ scenario: 'chain', input: punctuated ? 'text, punctuated' : 'text, as an offline recogniser writes it', documents, pkPctWords: round((pk / documents) * 100, 1), ...meanQuality(quality), seed });
   }
   for (const engine of engines) {
     const t = engineFor(engine);
     let pk = 0;
     let errors = 0;
     let refWords = 0;
+    const quality: ReturnType<typeof stageQuality>[] = [];
     for (const doc of docs) {
       const r = await t.transcribe(localAudio(doc.file));
+      quality.push(stageQuality(r.words, doc.segments.flat().join(' ')));
       const starts = doc.boundaryTimes.map((bt) => r.words.findIndex((w) => (w.start + w.end) / 2 >= bt)).map((i) => (i < 0 ? r.words.length : i));
       pk += chainPk(r.words, starts).pk;
       const ref = normalizeWords(doc.segments.flat().join(' '));
       errors += wordErrors(ref, normalizeWords(r.text));
       refWords += ref.length;
     }
-    emit({ scenario: 'chain', input: 'speech', engine, default: engine === DEFAULT_ENGINE, voice: voice.id, documents, pkPctWords: round((pk / documents) * 100, 1), werPct: round((errors / refWords) * 100, 1), seed });
+    emit({ scenario: 'chain', input: 'speech', engine, default: engine === DEFAULT_ENGINE, voice: voice.id, documents, pkPctWords: round((pk / documents) * 100, 1), werPct: round((errors / refWords) * 100, 1), ...meanQuality(quality), seed });
   }
 }
 

@@ -3,6 +3,7 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -58,6 +59,21 @@ const finished = (ff: Fireflow, id: string, timeoutMs: number) =>
     const t = await ff.get(id);
     return ['completed', 'failed', 'cancelled'].includes(t.status) && t;
   }, `pipeline ${id} to finish`, timeoutMs, 100);
+
+/** Whisper worker processes started by this process (its children, per /proc). */
+function whisperWorkers(): number[] {
+  return readdirSync('/proc')
+    .filter((p) => /^\d+$/.test(p))
+    .filter((p) => {
+      try {
+        const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+        return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === process.pid && readFileSync(`/proc/${p}/cmdline`, 'utf8').includes('whisper_worker.py');
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
 
 /** The text stages completed and their stored results are consistent with the transcript and with each other. */
 async function expectTextResults(audioId: string, words: Word[], durationSeconds: number, done: Task): Promise<void> {
@@ -140,6 +156,26 @@ describe('audio pipeline', () => {
     for (const c of chunks) for (const s of c.sentenceStarts.filter((i) => i > 0)) expect(transcript.words[s - 1]!.word).toMatch(/[.!?]["')\]]*$/);
     const questions = (await loadQuestions(db, audioId))!;
     expect(questions.length).toBeGreaterThan(0);
+  });
+
+  it('with Whisper, a cancel during transcription kills its workers; the pipeline ends cancelled with no transcript', { timeout: 120_000 }, async () => {
+    // 200 s of speech: Whisper needs far longer than the 3 s the workers are given to be gone after the cancel.
+    const long = join(dir, 'cancel.wav');
+    const clips = librivoxClips().map((c) => c.file);
+    expect((await run('sox', [...Array.from({ length: 8 }, () => clips).flat(), long])).code).toBe(0);
+    const audioId = await upload(await readFile(long), 2);
+    await completeUpload(db, blobs, audioId);
+    const ff = await worker(new WhisperTranscriber());
+    const id = await ff.submit(AUDIO_PIPELINE, { audioId }, { ownerUid: 'user-1' });
+    await waitFor(async () => ((await ff.store.get(stageTaskId(id, 'transcribe')))?.progress ?? 0) > 0, 'Whisper to be transcribing', 90_000, 50);
+    const workers = whisperWorkers();
+    expect(workers.length).toBeGreaterThan(0);
+    await ff.cancel(id);
+    const done = await finished(ff, id, 30_000);
+    expect(done.status).toBe('cancelled');
+    expect(await loadTranscript(db, audioId)).toBeNull();
+    const alive = (pid: number) => existsSync(`/proc/${pid}`) && !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    await waitFor(() => !workers.some(alive), 'the workers to be gone', 3_000, 50);
   });
 
   it('bad uploads fail the pipeline non-retriably with the reason, leave no output and never show ready', { timeout: 60_000 }, async () => {

@@ -41,7 +41,8 @@ export interface ChunkOptions {
   targetChunks?: number;
   /**
    * `'wordnet'`: u00 also counts the WordNet gloss words of each sentence's words, so sentences on one topic cohere
-   * without repeating a word (Pk 15.9 → 14.0 on `npm run eval -- segmentation`, 3–11). `'none'`: repeated words only.
+   * without repeating a word (Pk over words 10.5 → 9.2 on `npm run eval -- segmentation`, 3–11; over sentences
+   * with `--corpus=all`, 15.9 → 14.0). `'none'`: repeated words only.
    * @default 'wordnet'
    */
   associations?: 'wordnet' | 'none';
