@@ -26,7 +26,7 @@ export interface WhisperOptions {
   /**
    * Worker processes, each transcribing its own piece of the recording (cut at a pause) with the model loaded once;
    * a recording shorter than 10 s per process gets fewer. Measured on 2 cores (`npm run bench -- pipeline`, 11 min of
-   * speech): two processes with one thread each took 45 s, one process with two threads 77 s. Each process holds
+   * speech): two processes with one thread each took 45 s, one process with two threads 67–77 s. Each process holds
    * about 500 MB. @default the number of cores, at most 4
    */
   processes?: number;
