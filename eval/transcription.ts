@@ -6,7 +6,7 @@
 // Options: --only=librivox,synthetic,language,chain  --engines=pocketsphinx,whisper:base,whisper:base/greedy,...
 //          --documents=N (chain; default 4)  --seed=N
 import { mkdtempSync, rmSync } from 'node:fs';
-import { availableParallelism, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { buildChapters } from '../src/text/chapters.js';
@@ -100,7 +100,7 @@ async function languageIdentification(dir: string, models: string[]) {
       log(`language identification skipped for ${model}: an English-only model`);
       continue;
     }
-    const r = await runWhisperWorker(found, { ...t.request(samples.map((s) => ({ path: s.file, offset: 0 })), availableParallelism()), task: 'detect' });
+    const r = await runWhisperWorker(found, { ...t.request(samples.map((s) => ({ path: s.file, offset: 0 })), t.threadsFor(1)), task: 'detect' });
     const wrong: { expected: string; detected: string | undefined; probability: number | undefined }[] = [];
     samples.forEach((s, i) => {
       const d = r.pieces[i]!.language;

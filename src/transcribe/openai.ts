@@ -92,7 +92,7 @@ export class OpenAiTranscriber implements Transcriber {
       audio,
       { concurrency: this.options.concurrency ?? 2, minSeconds: Math.min(60, maxPieceSeconds), maxSeconds: maxPieceSeconds, workDir: this.options.workDir },
       ctx,
-      async (file, offset) => {
+      async (file, offset, _info, signal) => {
         const raw = await this.breaker.run(async () => {
           const form = new FormData();
           form.set('file', await openAsBlob(file, { type: 'audio/wav' }), 'audio.wav');
@@ -105,7 +105,7 @@ export class OpenAiTranscriber implements Transcriber {
             method: 'POST',
             headers: { authorization: `Bearer ${apiKey}` },
             body: form,
-            ...(ctx.signal ? { signal: ctx.signal } : {}),
+            signal,
           });
         });
         const piece = parseVerboseJson(raw, offset);

@@ -1,5 +1,5 @@
-import { readFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { existsSync, readFileSync } from 'node:fs';
+import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -87,5 +87,23 @@ describe('pocketsphinx on LibriVox clips (pocketsphinx-testdata)', () => {
     await new Promise((r) => setTimeout(r, 200));
     const ps = await run('pgrep', ['-f', `pocketsphinx_continuous -infile ${dir}/`]);
     expect(ps.stdout.trim()).toBe('');
+  });
+
+  it('the first piece to fail stops the others: the transcription fails with its error, no recogniser left running', { timeout: 60_000 }, async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'fireflow-ps-'));
+    dirs.push(dir);
+    const long = join(dir, 'long.wav');
+    const clips = [...refs.keys()].map((id) => join(LIBRIVOX, `${id}.wav`));
+    expect((await run('sox', [...clips, ...clips, long])).code).toBe(0);
+    // A recogniser that fails at once on the second piece and takes 30 s over every other one.
+    const fake = join(dir, 'recogniser');
+    await writeFile(fake, `#!/bin/sh\ncase "$2" in *piece-1.wav) sleep 0.5; echo "piece 1 crashed" >&2; exit 3;; esac\necho $$ >> "${dir}/pids"\nexec sleep 30\n`);
+    await chmod(fake, 0o755);
+    const failure = new PocketsphinxTranscriber({ command: fake, minSeconds: 8, maxSeconds: 15, concurrency: 2, workDir: dir }).transcribe(localAudio(long));
+    await expect(failure).rejects.toThrow('pocketsphinx exited with 3: piece 1 crashed');
+    const pids = (await readFile(join(dir, 'pids'), 'utf8')).trim().split('\n').map(Number);
+    expect(pids.length).toBeGreaterThan(0);
+    const alive = (pid: number) => existsSync(`/proc/${pid}`) && !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    await expect.poll(() => pids.some(alive), { timeout: 3000, interval: 50 }).toBe(false);
   });
 });

@@ -60,10 +60,10 @@ export class PocketsphinxTranscriber implements Transcriber {
   }
 
   async transcribe(audio: AudioInput, ctx: TranscribeContext = {}): Promise<Transcript> {
-    const { words } = await transcribePieces(audio, { ...this.options, concurrency: this.concurrency }, ctx, async (file, offset, info) => {
+    const { words } = await transcribePieces(audio, { ...this.options, concurrency: this.concurrency }, ctx, async (file, offset, info, signal) => {
       if (info.sampleRate !== 16_000) throw new NonRetriableError(`pocketsphinx's model needs 16 kHz audio, got ${info.sampleRate} Hz`);
       const r = await run(this.options.command ?? 'pocketsphinx_continuous', ['-infile', file, '-time', 'yes', '-logfn', '/dev/null', ...(this.options.args ?? DEFAULT_DECODER_ARGS)], {
-        signal: ctx.signal,
+        signal,
         aptPackage: 'pocketsphinx pocketsphinx-en-us',
       });
       if (r.code !== 0) throw new Error(`pocketsphinx exited with ${r.code}: ${r.stderr.trim().split('\n').at(-1) ?? ''}`);

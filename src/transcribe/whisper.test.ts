@@ -99,6 +99,24 @@ describe('WhisperTranscriber (faster-whisper, packaged base model)', () => {
     await expect.poll(() => alive(worker) || alive(grandchild), { timeout: 2000, interval: 50 }).toBe(false);
   });
 
+  it('one worker failing stops the others: the transcription fails with its error and no worker is left running', { timeout: 60_000 }, async () => {
+    const dir = await tempDir();
+    const long = join(dir, 'long4.wav');
+    const clips = [...refs.keys()].map((id) => join(LIBRIVOX, `${id}.wav`));
+    expect((await run('sox', [...clips, ...clips, ...clips, ...clips, long])).code).toBe(0); // ~100 s
+    // A python that fails at once for the second piece and runs the real worker for the first, noting its pid.
+    const shim = join(dir, 'python');
+    await writeFile(
+      shim,
+      `#!/bin/sh\nread -r request\ncase "$request" in *piece-1.wav*) echo "piece 1 crashed" >&2; sleep 1; exit 3;; esac\necho $$ > "${dir}/worker.pid"\nprintf '%s\\n' "$request" | exec "${findWhisper()!.python}" "$@"\n`,
+    );
+    await chmod(shim, 0o755);
+    const failure = new WhisperTranscriber({ python: shim, processes: 2 }).transcribe(localAudio(long));
+    await expect(failure).rejects.toThrow('whisper exited with 3: piece 1 crashed');
+    const worker = Number(await readFile(join(dir, 'worker.pid'), 'utf8'));
+    await expect.poll(() => alive(worker), { timeout: 3000, interval: 50 }).toBe(false);
+  });
+
   it('a model file whose hash is not the pinned one is refused with a non-retriable error', { timeout: 60_000 }, async () => {
     const dir = await tempDir();
     const manifest = JSON.parse(await readFile(join(import.meta.dirname, '../../python/models.json'), 'utf8'));

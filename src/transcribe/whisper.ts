@@ -107,8 +107,10 @@ export class WhisperTranscriber implements Transcriber {
     const info = await readWavInfo(path);
     const total = info.samples / info.sampleRate;
     const processes = Math.max(1, Math.min(this.options.processes ?? defaultProcesses(), Math.floor(total / 10)));
-    const threads = this.options.threads ?? Math.max(1, Math.floor(availableParallelism() / processes));
     const dir = processes > 1 ? await mkdtemp(join(this.options.workDir ?? tmpdir(), 'fireflow-whisper-')) : undefined;
+    // One worker failing stops the others: the attempt has failed, their pieces would be thrown away.
+    const failed = new AbortController();
+    const signal = ctx.signal ? AbortSignal.any([ctx.signal, failed.signal]) : failed.signal;
     try {
       // One contiguous piece per process, cut at pauses; a single process reads the recording itself.
       const bounds = [0, ...(processes > 1 ? silenceCuts(await frameEnergies(info), frameSamples(info), processes) : []), info.samples];
@@ -123,13 +125,16 @@ export class WhisperTranscriber implements Transcriber {
       const doneSeconds = pieces.map(() => 0);
       const runs = await Promise.all(
         pieces.map((piece, i) =>
-          runWhisperWorker(found, this.request([piece], threads), {
-            signal: ctx.signal,
+          runWhisperWorker(found, this.request([piece], this.threadsFor(processes)), {
+            signal,
             env: this.options.env,
             progress: (_, seconds) => {
               doneSeconds[i] = Math.min(piece.seconds, Math.max(doneSeconds[i]!, seconds - piece.offset));
               ctx.progress?.(Math.round((doneSeconds.reduce((a, b) => a + b, 0) / Math.max(total, 1e-9)) * 1000) / 10);
             },
+          }).catch((e: unknown) => {
+            if (!signal.aborted) failed.abort(new DOMException(`another worker failed: ${e instanceof Error ? e.message : String(e)}`, 'AbortError'));
+            throw e;
           }),
         ),
       );
@@ -156,14 +161,19 @@ export class WhisperTranscriber implements Transcriber {
     }
   }
 
-  /** The worker request for `pieces`, with this transcriber's settings. */
-  request(pieces: { path: string; offset: number }[], threads = Math.max(1, Math.floor(availableParallelism() / (this.options.processes ?? defaultProcesses())))): WhisperRequest {
+  /** CTranslate2 threads for each of `processes` workers: the option, else the cores shared out. */
+  threadsFor(processes: number): number {
+    return this.options.threads ?? Math.max(1, Math.floor(availableParallelism() / processes));
+  }
+
+  /** The worker request for `pieces`, with this transcriber's settings, run with `threads` threads. */
+  request(pieces: { path: string; offset: number }[], threads = this.threadsFor(this.options.processes ?? defaultProcesses())): WhisperRequest {
     return {
       model: this.model,
       pieces: pieces.map((p) => ({ path: p.path, offset: p.offset })),
       language: this.options.language ?? null,
       beamSize: this.options.beamSize ?? 5,
-      threads: this.options.threads ?? threads,
+      threads,
       computeType: this.options.computeType ?? 'int8',
       vad: true,
     };
