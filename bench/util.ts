@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
 import { initializeApp } from 'firebase-admin/app';
 import { getFirestore, type Firestore } from 'firebase-admin/firestore';
+import { processes } from '../test/procs.js';
 
 /** A fresh emulator namespace per scenario, so data left by one cannot slow another. */
 export function freshFirestore(label: string): Firestore {
@@ -40,25 +40,13 @@ export async function until(probe: () => boolean, timeoutMs: number, what: strin
 export function childRssSampler(everyMs = 100): { stop(): number } {
   let peak = 0;
   const sample = () => {
-    const parent = new Map<number, number>();
-    const rss = new Map<number, number>();
-    for (const entry of readdirSync('/proc')) {
-      if (!/^\d+$/.test(entry)) continue;
-      try {
-        // pid (comm) state ppid … ; comm may hold spaces, so read after its closing parenthesis.
-        const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-        const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-        parent.set(Number(entry), Number(fields[1]));
-        rss.set(Number(entry), Number(fields[21]) * 4096);
-      } catch {
-        // gone meanwhile
-      }
-    }
+    const all = processes();
+    const parent = new Map(all.map((p) => [p.pid, p.ppid]));
     let total = 0;
-    for (const [pid, bytes] of rss) {
+    for (const { pid, rssBytes } of all) {
       for (let p = parent.get(pid); p !== undefined && p > 1; p = parent.get(p)) {
         if (p === process.pid) {
-          total += bytes;
+          total += rssBytes;
           break;
         }
       }

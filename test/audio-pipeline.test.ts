@@ -3,7 +3,6 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,6 +23,7 @@ import { TEXT_STAGES } from '../src/text/stages.js';
 import { loadChapters, loadChunks, loadGraph, loadQuestions } from '../src/text/store.js';
 import { librivoxClips } from '../eval/librivox.js';
 import { LIBRIVOX, emulatorProject, waitFor } from './helpers.js';
+import { commandLine, isAlive, processes } from './procs.js';
 
 const { db, projectId } = emulatorProject('audiopipe');
 const dir = await mkdtemp(join(tmpdir(), 'fireflow-audiopipe-'));
@@ -60,20 +60,8 @@ const finished = (ff: Fireflow, id: string, timeoutMs: number) =>
     return ['completed', 'failed', 'cancelled'].includes(t.status) && t;
   }, `pipeline ${id} to finish`, timeoutMs, 100);
 
-/** Whisper worker processes started by this process (its children, per /proc). */
-function whisperWorkers(): number[] {
-  return readdirSync('/proc')
-    .filter((p) => /^\d+$/.test(p))
-    .filter((p) => {
-      try {
-        const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
-        return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === process.pid && readFileSync(`/proc/${p}/cmdline`, 'utf8').includes('whisper_worker.py');
-      } catch {
-        return false;
-      }
-    })
-    .map(Number);
-}
+/** Whisper worker processes started by this process (its children). */
+const whisperWorkers = () => processes().filter((p) => p.ppid === process.pid && commandLine(p.pid).includes('whisper_worker.py')).map((p) => p.pid);
 
 /** The text stages completed and their stored results are consistent with the transcript and with each other. */
 async function expectTextResults(audioId: string, words: Word[], durationSeconds: number, done: Task): Promise<void> {
@@ -174,8 +162,7 @@ describe('audio pipeline', () => {
     const done = await finished(ff, id, 30_000);
     expect(done.status).toBe('cancelled');
     expect(await loadTranscript(db, audioId)).toBeNull();
-    const alive = (pid: number) => existsSync(`/proc/${pid}`) && !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    await waitFor(() => !workers.some(alive), 'the workers to be gone', 3_000, 50);
+    await waitFor(() => !workers.some(isAlive), 'the workers to be gone', 3_000, 50);
   });
 
   it('bad uploads fail the pipeline non-retriably with the reason, leave no output and never show ready', { timeout: 60_000 }, async () => {

@@ -1,4 +1,3 @@
-import { existsSync, readFileSync } from 'node:fs';
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +8,7 @@ import { localAudio } from './transcriber.js';
 import { frameEnergies, frameSamples, pieceCount, readWavInfo, silenceCuts } from './wav.js';
 import { normalizeWords, wer, wordErrors } from './wer.js';
 import { LIBRIVOX, librivoxClips } from '../../eval/librivox.js';
+import { isAlive } from '../../test/procs.js';
 
 const dirs: string[] = [];
 afterAll(async () => Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true }))));
@@ -103,7 +103,6 @@ describe('pocketsphinx on LibriVox clips (pocketsphinx-testdata)', () => {
     await expect(failure).rejects.toThrow('pocketsphinx exited with 3: piece 1 crashed');
     const pids = (await readFile(join(dir, 'pids'), 'utf8')).trim().split('\n').map(Number);
     expect(pids.length).toBeGreaterThan(0);
-    const alive = (pid: number) => existsSync(`/proc/${pid}`) && !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    await expect.poll(() => pids.some(alive), { timeout: 3000, interval: 50 }).toBe(false);
+    await expect.poll(() => pids.some(isAlive), { timeout: 3000, interval: 50 }).toBe(false);
   });
 });

@@ -1,11 +1,12 @@
 // The Whisper engine with real faster-whisper on real speech. `npm test` builds its environment
 // (scripts/with-emulators.mjs --python whisper): a missing environment is a failure here, not a skip.
 import { chmod, copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { LIBRIVOX, librivoxClips } from '../../eval/librivox.js';
+import { isAlive } from '../../test/procs.js';
 import { NonRetriableError } from '../core/errors.js';
 import { audioSeconds, run } from '../audio/probe.js';
 import { PocketsphinxTranscriber } from './pocketsphinx.js';
@@ -25,8 +26,6 @@ const tempDir = async () => {
   return d;
 };
 
-/** Whether process `pid` is alive (a zombie is not). */
-const alive = (pid: number) => existsSync(`/proc/${pid}`) && !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
 
 /** The recording of all five clips twice (~49 s). */
 async function longRecording(dir: string): Promise<string> {
@@ -93,10 +92,10 @@ describe('WhisperTranscriber (faster-whisper, packaged base model)', () => {
     await expect.poll(() => progress.length, { timeout: 40_000, interval: 50 }).toBeGreaterThan(0);
     const worker = Number(await readFile(`${pidFile}.worker`, 'utf8'));
     const grandchild = Number(await readFile(pidFile, 'utf8'));
-    expect(alive(worker) && alive(grandchild)).toBe(true);
+    expect(isAlive(worker) && isAlive(grandchild)).toBe(true);
     controller.abort(new Error('stop'));
     await expect(started).rejects.toThrow('stop');
-    await expect.poll(() => alive(worker) || alive(grandchild), { timeout: 2000, interval: 50 }).toBe(false);
+    await expect.poll(() => isAlive(worker) || isAlive(grandchild), { timeout: 2000, interval: 50 }).toBe(false);
   });
 
   it('one worker failing stops the others: the transcription fails with its error and no worker is left running', { timeout: 60_000 }, async () => {
@@ -114,7 +113,7 @@ describe('WhisperTranscriber (faster-whisper, packaged base model)', () => {
     const failure = new WhisperTranscriber({ python: shim, processes: 2 }).transcribe(localAudio(long));
     await expect(failure).rejects.toThrow('whisper exited with 3: piece 1 crashed');
     const worker = Number(await readFile(join(dir, 'worker.pid'), 'utf8'));
-    await expect.poll(() => alive(worker), { timeout: 3000, interval: 50 }).toBe(false);
+    await expect.poll(() => isAlive(worker), { timeout: 3000, interval: 50 }).toBe(false);
   });
 
   it('a model file whose hash is not the pinned one is refused with a non-retriable error', { timeout: 60_000 }, async () => {
