@@ -6,7 +6,7 @@ import { createLogger, type Logger } from './core/logger.js';
 import { Metrics, type MetricsSnapshot } from './core/metrics.js';
 import type { TaskFilter } from './core/queries.js';
 import { resolveRetryPolicy, type RetryOverrides } from './core/retry.js';
-import { DEFAULT_RETENTION_MS, TaskStore, storable, type ListOptions, type TaskPage } from './core/store.js';
+import { DEFAULT_RETENTION_MS, TaskStore, storable, type Created, type ListOptions, type TaskPage } from './core/store.js';
 import { IS_TERMINAL, TASKS_COLLECTION, TASK_STATUSES, newTask, zodIssues, type QueueName, type Task } from './core/task.js';
 import type { ExecutorRuntime } from './executors/attempt.js';
 import { sweepOnce, type Executor, type ExecutorFactory } from './executors/executor.js';
@@ -208,23 +208,35 @@ export class Fireflow {
     const stored: Record<string, unknown> = reservation
       ? { ...doc, status: 'running', attempt: 1, leaseOwner: reservation.owner, leaseExpiresAt: Timestamp.fromMillis(now + reservation.leaseMs), startedAt: FieldValue.serverTimestamp() }
       : doc;
-    let writeTime: Timestamp | null;
+    let created: Created | null;
     try {
-      writeTime = await this.store.create(id, stored);
+      created = await this.store.create(id, stored);
     } catch (error) {
       reservation?.release();
       throw error;
     }
-    if (!writeTime) {
+    if (!created) {
       reservation?.release();
       return id;
     }
-    const created = writeTime.toDate();
-    if (reservation) {
-      const running: Task = { ...task, status: 'running', attempt: 1, leaseOwner: reservation.owner, leaseExpiresAt: new Date(now + reservation.leaseMs), startedAt: created, createdAt: created, updatedAt: created };
+    const { writeTime, changed } = created;
+    if (changed) {
+      // Ours, but written by others before the create was answered: go by what is stored. Still running under the
+      // reservation (a cancel request landed on it), it is ours to run, and to cancel; anything else is not.
+      const t = changed.task;
+      if (reservation && t.status === 'running' && t.leaseOwner === reservation.owner && t.attempt === 1) {
+        reservation.start(changed, { taskId: id, owner: reservation.owner, attempt: 1, updateTime: changed.updateTime });
+      } else {
+        reservation?.release();
+        if (t.status === 'pending') this.executor?.enqueue(changed);
+      }
+    } else if (reservation) {
+      const at = writeTime.toDate();
+      const running: Task = { ...task, status: 'running', attempt: 1, leaseOwner: reservation.owner, leaseExpiresAt: new Date(now + reservation.leaseMs), startedAt: at, createdAt: at, updatedAt: at };
       reservation.start({ task: running, updateTime: writeTime }, { taskId: id, owner: reservation.owner, attempt: 1, updateTime: writeTime });
     } else {
-      this.executor?.enqueue({ task: { ...task, createdAt: created, updatedAt: created }, updateTime: writeTime });
+      const at = writeTime.toDate();
+      this.executor?.enqueue({ task: { ...task, createdAt: at, updatedAt: at }, updateTime: writeTime });
     }
     return id;
   }

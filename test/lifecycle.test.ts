@@ -161,8 +161,40 @@ describe('retries', () => {
     injectFaults(faulty, { commit: 0, read: 0, commitOnceWhere: (path) => path === `processing_tasks/${id}`, beforeChosenFault: async () => void (await client.cancel(id)) });
     const claimer = createFireflow({ firestore: faulty, tasks: [noop] });
     const r = await claimer.store.claim(id, 'claimer', 10_000);
-    expect(r.claimed?.task).toMatchObject({ id, status: 'running', attempt: 1 });
+    // As stored now, so the attempt sees the cancel request at once.
+    expect(r.claimed?.task).toMatchObject({ id, status: 'running', attempt: 1, cancelRequested: true });
     expect(await client.get(id)).toMatchObject({ status: 'running', leaseOwner: 'claimer', cancelRequested: true });
+  });
+
+  it('a retry whose commit landed but was answered with an error, then claimed elsewhere, is not run here too', async () => {
+    // The retry is recognised as landed although an executor claimed the task before the answer came. Queuing the
+    // retried (pending) task under the version that claim wrote would let this executor claim on top of it.
+    const ran: string[] = [];
+    const flaky = defineTask({ type: 'retried-ambiguously', params: z.object({ name: z.string() }), retry: 'no_retry', run: (p) => { ran.push(p.name); if (p.name === 'x' && ran.length === 1) throw new Error('first'); } });
+    const first = await executor([flaky]);
+    const id = await first.submit('retried-ambiguously', { name: 'x' });
+    expect(await settled(first, id)).toMatchObject({ status: 'failed', attempt: 1 });
+    await first.shutdown();
+    ran.length = 0;
+    const faulty = secondClient(projectId);
+    const other = createFireflow({ firestore: db, tasks: [flaky] });
+    let claimedElsewhere = false;
+    injectFaults(faulty, {
+      commit: 0,
+      read: 0,
+      commitOnceWhere: (path) => path === `processing_tasks/${id}`,
+      beforeChosenFault: async () => void (claimedElsewhere = (await other.store.claim(id, 'other-executor', 60_000)).claimed !== null),
+    });
+    const ff = createFireflow({ firestore: faulty, tasks: [flaky], executor: inProcess({ concurrency: 1, discover: false }) });
+    started.push(ff);
+    await ff.start();
+    expect(await ff.retry(id)).toMatchObject({ status: 'running', leaseOwner: 'other-executor', attempt: 2 });
+    expect(claimedElsewhere).toBe(true);
+    // Queued after it on the only slot: once this has run, the retried task would have been claimed here first.
+    const after = await ff.submit('retried-ambiguously', { name: 'after' });
+    await waitFor(async () => (await ff.get(after)).status === 'completed', 'the task queued after the retry');
+    expect(ran).toEqual(['after']);
+    expect(await other.get(id)).toMatchObject({ status: 'running', leaseOwner: 'other-executor', attempt: 2 });
   });
 
   it('a failed task can be retried on request under the same id', async () => {

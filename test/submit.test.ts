@@ -112,6 +112,46 @@ describe('submit and query', () => {
     expect(ff.store.writes.create).toBe(1);
   });
 
+  it('a pending create that landed but was answered with an error, then claimed elsewhere, is not run here too', async () => {
+    // Submitted with no free slot, the task is created pending. Its create is applied, another executor claims it,
+    // then the create is answered with an error. The submitter recognises its create, but must not queue the task it
+    // created (pending) under the version that claim wrote: that pair passes a claim's precondition, and both
+    // executors would run the handler (found as the race test's one task run on executors b and c).
+    const ran: string[] = [];
+    const gate = latch();
+    const work = defineTask({
+      type: 'claimed-elsewhere',
+      params: z.object({ name: z.string() }),
+      run: async (p) => {
+        ran.push(p.name);
+        if (p.name === 'blocker') await gate.wait;
+      },
+    });
+    const faulty = secondClient(projectId);
+    const other = createFireflow({ firestore: db, tasks: [work] });
+    const id = 'claimed-elsewhere-1';
+    let claimedElsewhere = false;
+    injectFaults(faulty, {
+      commit: 0,
+      read: 0,
+      commitOnceWhere: (path) => path === `processing_tasks/${id}`,
+      beforeChosenFault: async () => void (claimedElsewhere = (await other.store.claim(id, 'other-executor', 60_000)).claimed !== null),
+    });
+    const ff = createFireflow({ firestore: faulty, tasks: [work], executor: inProcess({ concurrency: 1, discover: false }) });
+    running.push(ff);
+    await ff.start();
+    await ff.submit('claimed-elsewhere', { name: 'blocker' });
+    await waitFor(() => ran.includes('blocker'), 'the blocker to hold the only slot');
+    expect(await ff.submit('claimed-elsewhere', { name: 'x' }, { id })).toBe(id);
+    expect(claimedElsewhere).toBe(true);
+    // Queued after x: once it has run, the slot has passed x by (FIFO), so x's fate here is settled.
+    const after = await ff.submit('claimed-elsewhere', { name: 'after' });
+    gate.open();
+    await waitFor(async () => (await ff.get(after)).status === 'completed', 'the task queued after x');
+    expect(ran).toEqual(['blocker', 'after']);
+    expect(await other.get(id)).toMatchObject({ status: 'running', leaseOwner: 'other-executor', attempt: 1 });
+  });
+
   it('deduplicates by caller-chosen id: one document, one run', async () => {
     let runs = 0;
     const counted = defineTask({ type: 'counted', params: z.object({}), run: () => void runs++ });

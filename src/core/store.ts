@@ -204,6 +204,18 @@ function claimed(before: Task, owner: string, leaseMs: number, now: number, upda
 /** Whether `t` is running under the claim marked `claimToken`: that claim landed, whatever was written after it. */
 const runsUnder = (t: Task, claimToken: string) => t.status === 'running' && t.claimToken === claimToken;
 
+/**
+ * A task this caller created. `writeTime` is the create's commit time. `changed` is null while the document is as
+ * written, so `writeTime` is its version. After an ambiguous commit, others may have written to it before the create
+ * was answered (a claim, a cancel); then `changed` is what is stored now, and it is the only version to act on: the
+ * data as written paired with a later version would pass that later version's precondition. A pending task queued
+ * that way was claimed on top of another executor's claim, and both ran it.
+ */
+export interface Created {
+  writeTime: Timestamp;
+  changed: Versioned | null;
+}
+
 /** A write's data: a partial task document in its stored form (Timestamps, FieldValues). */
 export type TaskWrite = Record<string, unknown>;
 
@@ -211,7 +223,11 @@ export type TaskWrite = Record<string, unknown>;
 type Decide = (task: Task) => TaskWrite | null;
 
 export type CasResult =
-  | { written: true; before: Task; updateTime: Timestamp }
+  /**
+   * `updateTime` is the version the change made. `changed` is set when that change was recognised after an ambiguous
+   * commit and others have written since (`recognise`): then it is what is stored now, and the only version to act on.
+   */
+  | { written: true; before: Task; updateTime: Timestamp; changed: Versioned | null }
   /** `version` is what `decide` declined (with its update time), null when the document is gone. */
   | { written: false; current: Task | null; version: Versioned | null };
 
@@ -304,12 +320,12 @@ export class TaskStore {
    * (deduplication by id). A staged write whose precondition fails throws (gRPC FAILED_PRECONDITION; ALREADY_EXISTS
    * for a staged create).
    */
-  async create(id: string, data: Record<string, unknown>, staged: readonly StagedOp[] = []): Promise<Timestamp | null> {
+  async create(id: string, data: Record<string, unknown>, staged: readonly StagedOp[] = []): Promise<Created | null> {
     const { op, token } = this.creation(id, data);
     try {
       const writeTime = await retryTransient(async () => (await buildBatch(this.db, (b) => applyStaged(b, [op, ...staged])).commit())[0]!.writeTime);
       this.writes.create++;
-      return writeTime;
+      return { writeTime, changed: null };
     } catch (error) {
       if (grpcCode(error) !== ALREADY_EXISTS) throw error;
     }
@@ -320,7 +336,9 @@ export class TaskStore {
     if (!snap.exists) throw Object.assign(new Error(`a document created with task ${id} already exists`), { code: ALREADY_EXISTS });
     if (snap.get('createToken') !== token) return null;
     this.writes.create++;
-    return snap.updateTime!;
+    // Every later write replaces `writeToken`: while it is still ours, the document is as created.
+    if (snap.get('writeToken') === token) return { writeTime: snap.updateTime!, changed: null };
+    return { writeTime: snap.createTime!, changed: this.fromSnapshot(snap) };
   }
 
   /** The write that creates task `id` as `create` stores it (with a write token and server timestamps), to stage in a batch. */
@@ -386,15 +404,19 @@ export class TaskStore {
     for (let round = 0; round < MAX_CAS_ROUNDS; round++) {
       if (!current) return { written: false, current: null, version: null };
       // An earlier commit of ours that failed ambiguously (the emulator answers UNKNOWN under load) may have landed.
-      if (mine && (current.task.writeToken === mine.token || recognise?.(current.task, mine.before))) {
+      if (mine && current.task.writeToken === mine.token) {
         this.writes[kind]++;
-        return { written: true, before: mine.before, updateTime: current.updateTime };
+        return { written: true, before: mine.before, updateTime: current.updateTime, changed: null };
+      }
+      if (mine && recognise?.(current.task, mine.before)) {
+        this.writes[kind]++;
+        return { written: true, before: mine.before, updateTime: current.updateTime, changed: current };
       }
       const change = decide(current.task);
       if (!change) return { written: false, current: current.task, version: current };
       const token = randomUUID();
       const written = await this.commitIfUnchanged(id, kind, { ...change, writeToken: token }, current.updateTime, staged);
-      if (written !== 'conflict') return { written: true, before: current.task, updateTime: written[0]!.writeTime };
+      if (written !== 'conflict') return { written: true, before: current.task, updateTime: written[0]!.writeTime, changed: null };
       mine = { token, before: current.task };
       current = await this.read(id);
     }
@@ -412,6 +434,8 @@ export class TaskStore {
     for (;;) {
       let now = 0;
       const r = await this.compareAndSet(id, 'claim', (t) => claimChange(t, owner, leaseMs, (now = Date.now()), token), version, [], (t) => runsUnder(t, token));
+      // Written over since (a cancel request): still ours, run as it is stored now, so the attempt sees the request.
+      if (r.written && r.changed) return { claimed: { task: r.changed.task, lease: { taskId: id, owner, attempt: r.changed.task.attempt, updateTime: r.changed.updateTime } }, notDue: null };
       if (r.written) return { claimed: claimed(r.before, owner, leaseMs, now, r.updateTime, token), notDue: null };
       const t = r.current;
       if (!r.version || t?.status !== 'pending' || !t.runAfter) return { claimed: null, notDue: null };
@@ -452,10 +476,11 @@ export class TaskStore {
       // One of the two changed, or the commit landed ambiguously: settle the outcome alone, then see whether the
       // claim landed with it.
       const alone = await this.settleOwned(lease, kind, change, staged, token);
-      const after = await retryTransient(() => nextRef.get());
-      const landed = after.get('status') === 'running' && after.get('claimToken') === nextToken;
-      if (landed) this.writes.claim++;
-      return { ...alone, claimed: landed ? claimed(next.known.task, next.owner, next.leaseMs, now, after.updateTime!, nextToken) : null };
+      const after = this.fromSnapshot(await retryTransient(() => nextRef.get()));
+      if (!after || !runsUnder(after.task, nextToken)) return { ...alone, claimed: null };
+      this.writes.claim++;
+      // As stored now: a cancel request may have landed on it since.
+      return { ...alone, claimed: { task: after.task, lease: { taskId: after.task.id, owner: next.owner, attempt: after.task.attempt, updateTime: after.updateTime } } };
     }
     // Usually nobody else wrote since the holder's last write: one commit, no read.
     const fast = await this.commitIfUnchanged(lease.taskId, kind, { ...change, writeToken: token }, lease.updateTime, staged);
@@ -581,6 +606,9 @@ export class TaskStore {
       if (!r.current) throw new TaskNotFoundError(id);
       throw new TaskStateError(id, r.current.status, 'retry');
     }
+    // Claimed (or cancelled) since it landed: what is stored now, so that no caller queues the pending task under a
+    // version that an executor's claim wrote.
+    if (r.changed) return r.changed;
     return { task: { ...r.before, ...retryChange(r.before), status: 'pending' } as Task, updateTime: r.updateTime };
   }
 
