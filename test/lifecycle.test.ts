@@ -23,11 +23,16 @@ afterEach(async () => {
   await Promise.all(started.splice(0).map((f) => f.shutdown()));
 });
 
-/** An executor with retry delays shrunk so retries happen in milliseconds. */
-async function executor(tasks: TaskDefinition<any, any>[], options: InProcessOptions = {}): Promise<Fireflow> {
+/**
+ * An executor with retry delays shrunk so retries happen in milliseconds. A test that counts the store's writes of a
+ * kind over the whole collection (sweeps) gives it a `collection` of its own: tasks other tests leave claimed by
+ * executors that never finish them are swept there once their leases run out.
+ */
+async function executor(tasks: TaskDefinition<any, any>[], options: InProcessOptions = {}, collection?: string): Promise<Fireflow> {
   const ff = createFireflow({
     firestore: db,
     tasks,
+    ...(collection ? { collection } : {}),
     executor: inProcess({ discover: false, ...options }),
     retryPolicies: { standard: { baseDelayMs: 20, maxDelayMs: 200 }, aggressive: { baseDelayMs: 10 } },
   });
@@ -448,7 +453,7 @@ describe('leases', () => {
         return 'done';
       },
     });
-    const ff = await executor([long], { leaseMs: 300, sweepIntervalMs: 50 });
+    const ff = await executor([long], { leaseMs: 300, sweepIntervalMs: 50 }, 'lease_renewal_tasks');
     const t = await settled(ff, await ff.submit('outlives-lease', {}));
     expect(t).toMatchObject({ status: 'completed', attempt: 1 });
     expect(runs).toEqual([1]);
@@ -475,13 +480,14 @@ describe('graceful shutdown', () => {
           return { who, attempt: ctx.attempt };
         },
       });
-    const first = createFireflow({ firestore: db, tasks: [resumable('first')], executor: inProcess({ shutdownGraceMs: 200, discover: false, leaseMs: 60_000 }) });
+    const collection = 'shutdown_resume_tasks';
+    const first = createFireflow({ firestore: db, collection, tasks: [resumable('first')], executor: inProcess({ shutdownGraceMs: 200, discover: false, leaseMs: 60_000 }) });
     await first.start();
     const id = await first.submit('resumable', {});
     await gate.wait;
     // The lease (60 s) cannot expire within the test's wait: the second executor can only have learned of the task
     // through its pending listener, i.e. the release.
-    const second = await executor([resumable('second')], { discover: true, leaseMs: 60_000 });
+    const second = await executor([resumable('second')], { discover: true, leaseMs: 60_000 }, collection);
     await first.shutdown();
     expect(reasons).toEqual(['shutdown']);
     const t = await settled(second, id, 10_000);
