@@ -8,12 +8,11 @@ import type { TaskFilter } from './core/queries.js';
 import { resolveRetryPolicy, type RetryOverrides } from './core/retry.js';
 import { DEFAULT_RETENTION_MS, TaskStore, storable, type Created, type ListOptions, type TaskPage } from './core/store.js';
 import { IS_TERMINAL, TASKS_COLLECTION, TASK_STATUSES, newTask, zodIssues, type QueueName, type Task } from './core/task.js';
-import type { ExecutorRuntime } from './executors/attempt.js';
-import { sweepOnce, type Executor, type ExecutorFactory } from './executors/executor.js';
+import { sweepOnce, type Executor, type ExecutorFactory, type ExecutorRuntime } from './executors/executor.js';
 import type { PipelineDefinition } from './pipeline/define.js';
 import { PipelineRunner, stageTaskId } from './pipeline/runner.js';
 
-export interface FireflowOptions {
+export interface FireflowOptions<E extends Executor | undefined = Executor | undefined> {
   firestore: Firestore;
   /** Every task type this process may submit or run. */
   tasks?: ReadonlyArray<TaskDefinition<any, any>>;
@@ -23,7 +22,7 @@ export interface FireflowOptions {
    */
   pipelines?: ReadonlyArray<PipelineDefinition<any>>;
   /** Runs tasks; omit for a submit-only client (an API in front of workers elsewhere). */
-  executor?: ExecutorFactory;
+  executor?: ExecutorFactory<Exclude<E, undefined>>;
   /** @default 'processing_tasks' */
   collection?: string;
   /** Adjusts the retry presets for this instance, e.g. `{ standard: { baseDelayMs: 50 } }` in tests. */
@@ -64,10 +63,11 @@ const PIPELINE_OPTIONS = ['id', 'priority', 'ownerUid', 'stages', 'ownerLimit'];
  * await ff.start();
  * const id = await ff.submit('resize', { path: 'a.png' });
  */
-export class Fireflow {
+export class Fireflow<E extends Executor | undefined = Executor | undefined> {
   readonly store: TaskStore;
   readonly log: Logger;
-  readonly executor: Executor | undefined;
+  /** The executor `options.executor` built, typed as its factory made it (undefined for a submit-only client). */
+  readonly executor: E;
   private readonly definitions = new Map<string, TaskDefinition>();
   private readonly pipelines = new Map<string, PipelineDefinition>();
   private readonly runner: PipelineRunner | undefined;
@@ -75,7 +75,7 @@ export class Fireflow {
   private readonly retryPolicies: RetryOverrides;
   private readonly retentionMs: number;
 
-  constructor(options: FireflowOptions) {
+  constructor(options: FireflowOptions<E>) {
     if (!options || typeof options.firestore?.collection !== 'function') throw new TypeError('firestore must be a Firestore instance from firebase-admin');
     const tasks = options.tasks ?? [];
     if (!Array.isArray(tasks)) throw new TypeError(`tasks must be an array of defineTask() results, got ${JSON.stringify(options.tasks)}`);
@@ -118,7 +118,7 @@ export class Fireflow {
       retentionMs: this.retentionMs,
       pipelines: this.runner,
     };
-    this.executor = options.executor?.(runtime);
+    this.executor = options.executor?.(runtime) as E;
   }
 
   /** Starts the executor (listeners, lease sweep). A no-op without one. */
@@ -313,6 +313,10 @@ function checkFilter(filter: TaskFilter): void {
   if (issues.length) throw new TaskValidationError('invalid task filter', issues);
 }
 
+/** `fireflow.executor` is typed by the factory given: `createFireflow({ …, executor: inProcess() }).executor` is an `InProcessExecutor`. */
+export function createFireflow<E extends Executor>(options: FireflowOptions<E> & { executor: ExecutorFactory<E> }): Fireflow<E>;
+export function createFireflow(options: FireflowOptions<undefined> & { executor?: undefined }): Fireflow<undefined>;
+export function createFireflow(options: FireflowOptions): Fireflow;
 export function createFireflow(options: FireflowOptions): Fireflow {
   return new Fireflow(options);
 }

@@ -23,7 +23,7 @@ export {
 export { createTestContext, type TestContext } from './core/context.js';
 export { writeInBatches, type BatchStats, type WriteInBatchesOptions } from './core/batches.js';
 export { RETRY_POLICIES, resolveRetryPolicy, backoffDelayMs, parseRetryOverrides, type RetryPolicyName, type RetrySpec, type RetryOverrides } from './core/retry.js';
-export { createLogger, type Logger } from './core/logger.js';
+export { createLogger, recordingLogger, type Logger, type LogFields, type RecordedLog } from './core/logger.js';
 export type { MetricsSnapshot, Outcome } from './core/metrics.js';
 export type { TaskFilter } from './core/queries.js';
 export { TaskStore, type ListOptions, type TaskPage, type WriteKind } from './core/store.js';
@@ -52,8 +52,7 @@ export { overallProgress, stageTaskId } from './pipeline/runner.js';
 export { inProcess, InProcessExecutor, type InProcessOptions } from './executors/in-process.js';
 export { cloudTasks, CloudTasksExecutor, dispatchId, dispatchPayload, type CloudTasksOptions, type DispatchOutcome, type TaskQueueLike } from './executors/cloud-tasks.js';
 export { hybrid, HybridExecutor, type HybridOptions } from './executors/hybrid.js';
-export type { Executor, ExecutorFactory, Reservation } from './executors/executor.js';
-export type { ExecutorRuntime, PipelineHooks } from './executors/attempt.js';
+export type { Executor, ExecutorFactory, ExecutorRuntime, PipelineHooks, Reservation } from './executors/executor.js';
 
 // Audio: uploads, the audio pipeline and its providers.
 export { audioPipeline, blobAudio, AUDIO_PIPELINE, AUDIO_STAGES, DEFAULT_AUDIO_WEIGHTS, type AudioPipelineOptions, type AudioStage } from './audio/pipeline.js';

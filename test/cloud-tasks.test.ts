@@ -4,7 +4,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { NonRetriableError, RetryAfterError } from '../src/core/errors.js';
-import { CloudTasksExecutor, cloudTasks, dispatchId } from '../src/executors/cloud-tasks.js';
+import { cloudTasks, dispatchId } from '../src/executors/cloud-tasks.js';
 import { createFireflow, defineTask, type TaskDefinition } from '../src/index.js';
 import { createLogger } from '../src/core/logger.js';
 import { emulatorFirestore, waitFor } from './helpers.js';
@@ -26,7 +26,7 @@ function setup(tasks: TaskDefinition<any, any>[]) {
     logger: createLogger({ silent: true }),
   });
   stops.push(() => ff.shutdown());
-  return { ff, queue, worker: ff.executor as CloudTasksExecutor };
+  return { ff, queue, worker: ff.executor };
 }
 
 describe('Cloud Tasks executor', () => {
@@ -140,7 +140,7 @@ describe('Cloud Tasks executor', () => {
       logger: createLogger({ silent: true }),
     });
     stops.push(() => ff.shutdown());
-    const worker = ff.executor as CloudTasksExecutor;
+    const worker = ff.executor;
     const id = await ff.submit('ct.deaf', {});
     await waitFor(() => queue.enqueued.length === 1, 'the enqueue');
     expect(await worker.dispatch(queue.enqueued[0]!.data)).toEqual({ outcome: 'retried', taskId: id });

@@ -3,7 +3,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { cloudTasks } from '../src/executors/cloud-tasks.js';
-import { HybridExecutor, hybrid } from '../src/executors/hybrid.js';
+import { hybrid } from '../src/executors/hybrid.js';
 import { createFireflow, defineTask, definePipeline, inProcess } from '../src/index.js';
 import { createLogger } from '../src/core/logger.js';
 import { emulatorFirestore, waitFor } from './helpers.js';
@@ -38,7 +38,7 @@ function setup(sendRemote?: (t: { params: unknown }) => boolean) {
     logger: createLogger({ silent: true }),
   });
   stops.push(() => ff.shutdown());
-  return { ff, queue, executor: ff.executor as HybridExecutor };
+  return { ff, queue, executor: ff.executor };
 }
 
 describe('hybrid executor', () => {

@@ -34,8 +34,6 @@ import {
   questionConfigFromEnv,
   transcriberConfigFromEnv,
   type BlobStore,
-  type CloudTasksExecutor,
-  type HybridExecutor,
   type QueueName,
 } from '../../src/index.js';
 
@@ -64,7 +62,6 @@ const fireflow = createFireflow({
   }),
 });
 const started = fireflow.start();
-const executor = fireflow.executor as HybridExecutor;
 
 /** The HTTP API (Express 5), behind Firebase Auth. */
 export const api = onRequest({ timeoutSeconds: 300, memory: '1GiB' }, createApi({ fireflow, db, blobs, authenticate: firebaseAuthenticator(getAuth(app)) }));
@@ -77,7 +74,7 @@ export const api = onRequest({ timeoutSeconds: 300, memory: '1GiB' }, createApi(
 function worker(rateLimits: { maxConcurrentDispatches: number; maxDispatchesPerSecond: number }) {
   return onTaskDispatched({ retryConfig: { maxAttempts: 5, minBackoffSeconds: 30 }, rateLimits, timeoutSeconds: 1800, memory: '2GiB', cpu: 2 }, async (req) => {
     await started;
-    const outcome = await executor.dispatch(req.data);
+    const outcome = await fireflow.executor.dispatch(req.data);
     logger.info('fireflow delivery', outcome);
   });
 }
@@ -93,7 +90,7 @@ export const fireflowWorkerLow = worker({ maxConcurrentDispatches: 4, maxDispatc
 export const fireflowSweep = onSchedule('every 1 minutes', async () => {
   await started;
   const swept = await fireflow.sweep();
-  const redispatched = await (executor.remote as CloudTasksExecutor).redispatchPending();
+  const redispatched = await fireflow.executor.remote.redispatchPending();
   const expiredUploads = (await expireUploads(db, blobs)).length;
   logger.info('fireflow sweep', { ...swept, redispatched, expiredUploads });
 });

@@ -1,8 +1,6 @@
-import winston from 'winston';
-import Transport from 'winston-transport';
 import { MAX_STAGED_WRITES, type StagedWrites, type TaskContext } from './define.js';
 import { NonRetriableError, TaskCancelledError, type AbortReason } from './errors.js';
-import { cloudLoggingFormat, type Logger } from './logger.js';
+import { recordingLogger, type RecordedLog } from './logger.js';
 import type { StagedOp } from './store.js';
 
 export function checkProgress(percent: unknown, step: unknown): void {
@@ -33,23 +31,6 @@ export function stagedWrites(ops: StagedOp[]): StagedWrites {
   };
 }
 
-export interface RecordedLog {
-  severity: string;
-  message: string;
-  [key: string]: unknown;
-}
-
-class MemoryTransport extends Transport {
-  constructor(private readonly sink: RecordedLog[]) {
-    super();
-  }
-  override log(info: Record<string, unknown>, next: () => void): void {
-    const { level: _level, ...rest } = info;
-    this.sink.push(rest as RecordedLog);
-    next();
-  }
-}
-
 export interface TestContext {
   ctx: TaskContext;
   /** Every `progress()` call, in order. */
@@ -78,11 +59,7 @@ export function createTestContext(options: { taskId?: string; attempt?: number }
   const writes: StagedOp[] = [];
   const taskId = options.taskId ?? 'test-task';
   const attempt = options.attempt ?? 1;
-  const log: Logger = winston.createLogger({
-    level: 'debug',
-    format: cloudLoggingFormat(),
-    transports: [new MemoryTransport(logs)],
-  }).child({ taskId, attempt });
+  const log = recordingLogger(logs, { taskId, attempt });
   return {
     ctx: {
       taskId,

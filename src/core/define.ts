@@ -32,7 +32,7 @@ export interface TaskContext {
    * update per second per task and always writes the last value with the outcome.
    */
   progress(percent: number, step?: string): void;
-  /** A winston child logger carrying taskId, type and attempt. */
+  /** A logger carrying taskId, type and attempt. */
   log: Logger;
   /**
    * Writes that must happen exactly once: committed in the batch that marks the task completed, so a crash or retry

@@ -12,34 +12,11 @@ import {
   type AbortReason,
 } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
-import type { Metrics, Outcome } from '../core/metrics.js';
+import type { Outcome } from '../core/metrics.js';
 import { backoffDelayMs } from '../core/retry.js';
 import { isUnstorable, storable, terminal, type ClaimOffer, type Claimed, type Lease, type StagedOp, type TaskStore, type TaskWrite, type Versioned } from '../core/store.js';
 import { zodIssues, type Task, type TaskError } from '../core/task.js';
-
-/** What every executor shares: the store, the registered handlers and where to log and count. */
-export interface ExecutorRuntime {
-  store: TaskStore;
-  definitions: ReadonlyMap<string, TaskDefinition>;
-  log: Logger;
-  metrics: Metrics;
-  /** How long finished tasks are kept (sets `expireAt`). */
-  retentionMs: number;
-  /** Set when pipelines are registered: told about their stage tasks. */
-  pipelines?: PipelineHooks;
-  /** Narrows which tasks of the registered types this executor takes (a hybrid's local side leaves it the rest). */
-  accepts?: (task: Task) => boolean;
-}
-
-/** What executors tell the pipeline runner. Calls about tasks that are not stages of a pipeline are ignored. */
-export interface PipelineHooks {
-  /** A task's progress was written: mirror a stage's into its pipeline. Awaited before the attempt writes again. */
-  progress(task: Task, percent: number, step: string | null): Promise<void>;
-  /** A task finished (completed, failed or cancelled): advance its pipeline if it is a stage. Never rejects. */
-  settled(task: Task): Promise<void>;
-  /** A pipeline's check-back time passed: advance it. Never rejects. */
-  advance(pipelineId: string): Promise<void>;
-}
+import type { ExecutorRuntime } from './executor.js';
 
 const FINAL: Record<Outcome, boolean> = { completed: true, failed: true, cancelled: true, retried: false, released: false, lost: false };
 

@@ -5,8 +5,8 @@ import { ID_PATTERN } from '../core/ids.js';
 import { RetryAfterError, ShutdownError, TaskCancelledError } from '../core/errors.js';
 import type { Versioned } from '../core/store.js';
 import type { QueueName } from '../core/task.js';
-import { Attempt, type ExecutorRuntime } from './attempt.js';
-import type { Executor, ExecutorFactory } from './executor.js';
+import { Attempt } from './attempt.js';
+import type { Executor, ExecutorFactory, ExecutorRuntime } from './executor.js';
 
 /** The part of firebase-admin's `TaskQueue` (`getFunctions(app).taskQueue(name)`) the executor uses. */
 export interface TaskQueueLike {
@@ -208,6 +208,6 @@ export class CloudTasksExecutor implements Executor {
 }
 
 /** The Cloud Tasks executor, for `createFireflow({ executor: cloudTasks({ queues }) })`. */
-export function cloudTasks(options: CloudTasksOptions): ExecutorFactory {
+export function cloudTasks(options: CloudTasksOptions): ExecutorFactory<CloudTasksExecutor> {
   return (runtime) => new CloudTasksExecutor(runtime, options);
 }

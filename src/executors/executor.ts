@@ -1,6 +1,32 @@
-import type { Lease, Versioned } from '../core/store.js';
-import type { QueueName } from '../core/task.js';
-import type { ExecutorRuntime } from './attempt.js';
+import type { TaskDefinition } from '../core/define.js';
+import type { Logger } from '../core/logger.js';
+import type { Metrics } from '../core/metrics.js';
+import type { Lease, TaskStore, Versioned } from '../core/store.js';
+import type { QueueName, Task } from '../core/task.js';
+
+/** What every executor shares: the store, the registered handlers and where to log and count. */
+export interface ExecutorRuntime {
+  store: TaskStore;
+  definitions: ReadonlyMap<string, TaskDefinition>;
+  log: Logger;
+  metrics: Metrics;
+  /** How long finished tasks are kept (sets `expireAt`). */
+  retentionMs: number;
+  /** Set when pipelines are registered: told about their stage tasks. */
+  pipelines?: PipelineHooks;
+  /** Narrows which tasks of the registered types this executor takes (a hybrid's local side leaves it the rest). */
+  accepts?: (task: Task) => boolean;
+}
+
+/** What executors tell the pipeline runner. Calls about tasks that are not stages of a pipeline are ignored. */
+export interface PipelineHooks {
+  /** A task's progress was written: mirror a stage's into its pipeline. Awaited before the attempt writes again. */
+  progress(task: Task, percent: number, step: string | null): Promise<void>;
+  /** A task finished (completed, failed or cancelled): advance its pipeline if it is a stage. Never rejects. */
+  settled(task: Task): Promise<void>;
+  /** A pipeline's check-back time passed: advance it. Never rejects. */
+  advance(pipelineId: string): Promise<void>;
+}
 
 /**
  * Where tasks run. `Fireflow` writes tasks; an executor decides when and where their handlers run. Implementations:
@@ -32,7 +58,8 @@ export interface Reservation {
   release(): void;
 }
 
-export type ExecutorFactory = (runtime: ExecutorRuntime) => Executor;
+/** Builds an executor for a Fireflow instance; `E` is what `fireflow.executor` is typed as. */
+export type ExecutorFactory<E extends Executor = Executor> = (runtime: ExecutorRuntime) => E;
 
 /**
  * One lease sweep: tasks whose executor died are re-queued (each handed to `requeue`), the pipelines of the tasks it

@@ -1,14 +1,13 @@
 import type { Versioned } from '../core/store.js';
 import type { QueueName, Task } from '../core/task.js';
-import type { ExecutorRuntime } from './attempt.js';
-import { CloudTasksExecutor, type DispatchOutcome } from './cloud-tasks.js';
-import type { Executor, ExecutorFactory, Reservation } from './executor.js';
+import type { CloudTasksExecutor, DispatchOutcome } from './cloud-tasks.js';
+import type { Executor, ExecutorFactory, ExecutorRuntime, Reservation } from './executor.js';
 
-export interface HybridOptions {
+export interface HybridOptions<L extends Executor = Executor, R extends Executor = Executor> {
   /** Runs the light task types, e.g. `inProcess()`. */
-  local: ExecutorFactory;
+  local: ExecutorFactory<L>;
   /** Runs the heavy ones, e.g. `cloudTasks({ queues })`. */
-  remote: ExecutorFactory;
+  remote: ExecutorFactory<R>;
   /** Task types that run remotely (the seeds' `HEAVY_TASKS`). Every one must be registered. */
   remoteTypes: readonly string[];
   /**
@@ -23,15 +22,17 @@ export interface HybridOptions {
  * checked when the Fireflow instance is built. Each side sees only the handlers of its own types, so the local
  * executor's pending listener never takes a remote task.
  */
-export class HybridExecutor implements Executor {
+export class HybridExecutor<L extends Executor = Executor, R extends Executor = Executor> implements Executor {
   readonly id: string;
-  readonly local: Executor;
-  readonly remote: Executor;
+  /** The executor of the light types, typed as its factory made it. */
+  readonly local: L;
+  /** The executor of the heavy types, e.g. a `CloudTasksExecutor` whose `redispatchPending` the sweep calls. */
+  readonly remote: R;
   private readonly remoteTypes: ReadonlySet<string>;
 
   constructor(
     runtime: ExecutorRuntime,
-    private readonly options: HybridOptions,
+    private readonly options: HybridOptions<L, R>,
   ) {
     if (!options || typeof options.local !== 'function' || typeof options.remote !== 'function') throw new TypeError('local and remote must be executor factories, e.g. inProcess() and cloudTasks({queues})');
     if (!Array.isArray(options.remoteTypes)) throw new TypeError(`remoteTypes must be an array of task types, got ${JSON.stringify(options.remoteTypes)}`);
@@ -81,14 +82,17 @@ export class HybridExecutor implements Executor {
     await Promise.all([this.local.shutdown(), this.remote.shutdown()]);
   }
 
-  /** A Cloud Tasks delivery, for the worker function (the remote side must be `cloudTasks`). */
-  dispatch(payload: unknown): Promise<DispatchOutcome> {
-    if (!(this.remote instanceof CloudTasksExecutor)) throw new TypeError('dispatch needs a cloudTasks() remote executor');
+  /**
+   * A Cloud Tasks delivery, for the worker function. Only a hybrid whose remote side is `cloudTasks()` has it (checked
+   * by type; at run time by shape, not `instanceof`, which two copies of this package would fail).
+   */
+  dispatch(this: HybridExecutor<L, CloudTasksExecutor>, payload: unknown): Promise<DispatchOutcome> {
+    if (typeof (this.remote as Partial<CloudTasksExecutor>).dispatch !== 'function') throw new TypeError('dispatch needs a cloudTasks() remote executor');
     return this.remote.dispatch(payload);
   }
 }
 
 /** Routes task types between two executors: `hybrid({ local: inProcess(), remote: cloudTasks({queues}), remoteTypes: ['audio.transcribe'] })`. */
-export function hybrid(options: HybridOptions): ExecutorFactory {
+export function hybrid<L extends Executor, R extends Executor>(options: HybridOptions<L, R>): ExecutorFactory<HybridExecutor<L, R>> {
   return (runtime) => new HybridExecutor(runtime, options);
 }

@@ -5,8 +5,8 @@ import { MalformedTaskError, ShutdownError, TaskCancelledError } from '../core/e
 import { PENDING_QUERY, applyEquals, applyOrder } from '../core/queries.js';
 import type { ClaimOffer, ClaimResult, Claimed, Lease, Versioned } from '../core/store.js';
 import { QUEUE_NAMES, type QueueName, type Task } from '../core/task.js';
-import { Attempt, type ExecutorRuntime } from './attempt.js';
-import { sweepOnce, type Executor, type ExecutorFactory, type Reservation } from './executor.js';
+import { Attempt } from './attempt.js';
+import { sweepOnce, type Executor, type ExecutorFactory, type ExecutorRuntime, type Reservation } from './executor.js';
 import { Heap } from './heap.js';
 
 export interface InProcessOptions {
@@ -441,7 +441,7 @@ function sleep(ms: number): Promise<void> {
 }
 
 /** The in-process executor, for `createFireflow({ executor: inProcess({ concurrency: 8 }) })`. */
-export function inProcess(options: InProcessOptions = {}): ExecutorFactory {
+export function inProcess(options: InProcessOptions = {}): ExecutorFactory<InProcessExecutor> {
   resolveInProcessOptions(options); // throw on a bad option here, at configuration time
   return (runtime: ExecutorRuntime) => new InProcessExecutor(runtime, options);
 }

@@ -7,7 +7,7 @@ import { resolveRetryPolicy, type RetryOverrides } from '../core/retry.js';
 import { afterConflict, claimSlot, releaseSlot } from '../core/slots.js';
 import { isUnstorable, retryChange, storable, terminal, type StagedOp, type TaskStore, type TaskWrite, type Versioned } from '../core/store.js';
 import { IS_TERMINAL, newTask, zodIssues, type StageState, type Task, type TaskError } from '../core/task.js';
-import type { PipelineHooks } from '../executors/attempt.js';
+import type { PipelineHooks } from '../executors/executor.js';
 import type { Executor } from '../executors/executor.js';
 import type { PipelineDefinition, PipelineOutcome, ResolvedStage } from './define.js';
 
