@@ -1,4 +1,4 @@
-import { FieldValue, Timestamp, type Firestore } from 'firebase-admin/firestore';
+import type { Firestore } from 'firebase-admin/firestore';
 import { priorityProblem, queueProblem, type TaskDefinition } from './core/define.js';
 import { ID_RULE, isId } from './core/ids.js';
 import { TaskNotFoundError, TaskStateError, TaskValidationError, UnknownTaskTypeError, UnstorableError, type FieldIssue } from './core/errors.js';
@@ -6,8 +6,9 @@ import { createLogger, type Logger } from './core/logger.js';
 import { Metrics, type MetricsSnapshot } from './core/metrics.js';
 import type { TaskFilter } from './core/queries.js';
 import { resolveRetryPolicy, type RetryOverrides } from './core/retry.js';
-import { DEFAULT_RETENTION_MS, TaskStore, storable, type Created, type ListOptions, type TaskPage } from './core/store.js';
-import { IS_TERMINAL, TASKS_COLLECTION, TASK_STATUSES, newTask, zodIssues, type QueueName, type Task } from './core/task.js';
+import { TaskStore, storable, type Created, type ListOptions, type TaskPage } from './core/store.js';
+import { TASKS_COLLECTION, newTask, zodIssues, type QueueName, type Task } from './core/task.js';
+import { DEFAULT_RETENTION_MS, IS_TERMINAL, TASK_STATUSES, claimedAtCreation } from './core/transitions.js';
 import { sweepOnce, type Executor, type ExecutorFactory, type ExecutorRuntime } from './executors/executor.js';
 import type { PipelineDefinition } from './pipeline/define.js';
 import { PipelineRunner, stageTaskId } from './pipeline/runner.js';
@@ -99,7 +100,7 @@ export class Fireflow<E extends Executor | undefined = Executor | undefined> {
     if (!Number.isFinite(this.retentionMs) || this.retentionMs <= 0) throw new TypeError(`retentionMs must be a number > 0, got ${JSON.stringify(options.retentionMs)}`);
     this.retryPolicies = options.retryPolicies ?? {};
     this.log = options.logger ?? createLogger();
-    this.store = new TaskStore(options.firestore, options.collection ?? TASKS_COLLECTION, (message) => this.log.warn(message));
+    this.store = new TaskStore(options.firestore, options.collection ?? TASKS_COLLECTION, (message) => this.log.warn(message), this.retentionMs);
     if (this.pipelines.size > 0) {
       this.runner = new PipelineRunner({
         store: this.store,
@@ -205,9 +206,7 @@ export class Fireflow<E extends Executor | undefined = Executor | undefined> {
     const reservation = this.executor?.reserve(task.queue, task.type);
     const { id: _id, ...doc } = task;
     const now = Date.now();
-    const stored: Record<string, unknown> = reservation
-      ? { ...doc, status: 'running', attempt: 1, leaseOwner: reservation.owner, leaseExpiresAt: Timestamp.fromMillis(now + reservation.leaseMs), startedAt: FieldValue.serverTimestamp() }
-      : doc;
+    const stored: Record<string, unknown> = reservation ? { ...doc, ...claimedAtCreation(reservation.owner, reservation.leaseMs, now) } : doc;
     let created: Created | null;
     try {
       created = await this.store.create(id, stored);

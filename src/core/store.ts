@@ -22,7 +22,8 @@ import {
   listQuerySpec,
   type TaskFilter,
 } from './queries.js';
-import { IS_TERMINAL, TASKS_COLLECTION, parseTaskDocument, type Task, type TaskError } from './task.js';
+import { TASKS_COLLECTION, parseTaskDocument, type Task } from './task.js';
+import { DEFAULT_RETENTION_MS, IS_TERMINAL, heldWrite, retryWrite, transition, type HolderEvent, type TaskEvent, type TaskWrite } from './transitions.js';
 
 /** gRPC codes the admin SDK reports on `error.code`. */
 const NOT_FOUND = 5;
@@ -179,20 +180,6 @@ export interface OwnedWrite {
   claimed?: Claimed | null;
 }
 
-/** The change that claims `t` (marked with `claimToken`), or null when it is not pending and due. */
-function claimChange(t: Task, owner: string, leaseMs: number, now: number, claimToken: string): TaskWrite | null {
-  if (t.status !== 'pending' || (t.runAfter && t.runAfter.getTime() > now)) return null;
-  return {
-    status: 'running',
-    attempt: t.attempt + 1,
-    leaseOwner: owner,
-    leaseExpiresAt: Timestamp.fromMillis(now + leaseMs),
-    startedAt: FieldValue.serverTimestamp(),
-    runAfter: null,
-    claimToken,
-  };
-}
-
 function claimed(before: Task, owner: string, leaseMs: number, now: number, updateTime: Timestamp, claimToken: string): Claimed {
   const attempt = before.attempt + 1;
   return {
@@ -216,8 +203,7 @@ export interface Created {
   changed: Versioned | null;
 }
 
-/** A write's data: a partial task document in its stored form (Timestamps, FieldValues). */
-export type TaskWrite = Record<string, unknown>;
+export type { TaskWrite };
 
 /** Maps a document's status to the change `decide` wants, or null for "leave it alone". */
 type Decide = (task: Task) => TaskWrite | null;
@@ -279,8 +265,15 @@ export class TaskStore {
     collection: string = TASKS_COLLECTION,
     /** Where the store reports what it recovered from; unset, it says nothing. */
     private readonly log?: (message: string) => void,
+    /** How long tasks the store finishes itself (cancelled pending, swept) are kept, ms. */
+    private readonly retentionMs = DEFAULT_RETENTION_MS,
   ) {
     this.collection = db.collection(collection);
+  }
+
+  /** Compare-and-set of `event` (`transitions.ts`): written when it applies to the task as stored. */
+  apply(id: string, kind: WriteKind, event: TaskEvent, known?: Versioned | null, recognise?: (current: Task, before: Task) => boolean): Promise<CasResult> {
+    return this.compareAndSet(id, kind, (t) => transition(t, event), known, [], recognise);
   }
 
   get totalWrites(): number {
@@ -433,7 +426,7 @@ export class TaskStore {
     const token = randomUUID();
     for (;;) {
       let now = 0;
-      const r = await this.compareAndSet(id, 'claim', (t) => claimChange(t, owner, leaseMs, (now = Date.now()), token), version, [], (t) => runsUnder(t, token));
+      const r = await this.compareAndSet(id, 'claim', (t) => transition(t, { type: 'claim', owner, leaseMs, now: (now = Date.now()), claimToken: token }), version, [], (t) => runsUnder(t, token));
       // Written over since (a cancel request): still ours, run as it is stored now, so the attempt sees the request.
       if (r.written && r.changed) return { claimed: { task: r.changed.task, lease: { taskId: id, owner, attempt: r.changed.task.attempt, updateTime: r.changed.updateTime } }, notDue: null };
       if (r.written) return { claimed: claimed(r.before, owner, leaseMs, now, r.updateTime, token), notDue: null };
@@ -448,14 +441,17 @@ export class TaskStore {
   }
 
   /**
-   * A write by the lease holder. Fails (returns `lost`) when the task is no longer running under this lease; then
-   * the holder must stop: another executor has taken the task over or it was finished elsewhere.
+   * A write by the lease holder (`event.holder` is the lease's owner and attempt). Fails (returns `lost`) when the task
+   * is no longer running under this lease; then the holder must stop: another executor has taken the task over or it
+   * was finished elsewhere.
    */
-  async writeOwned(lease: Lease, kind: WriteKind, change: TaskWrite, staged: readonly StagedOp[] = [], next?: ClaimOffer): Promise<OwnedWrite> {
+  async writeOwned(lease: Lease, event: HolderEvent, staged: readonly StagedOp[] = [], next?: ClaimOffer): Promise<OwnedWrite> {
+    const kind: WriteKind = event.type === 'heartbeat' ? 'heartbeat' : event.type === 'release' ? 'release' : 'finish';
+    const change = heldWrite(event);
     const token = randomUUID();
     const now = Date.now();
     const nextToken = randomUUID();
-    const nextChange = next ? claimChange(next.known.task, next.owner, next.leaseMs, now, nextToken) : null;
+    const nextChange = next ? transition(next.known.task, { type: 'claim', owner: next.owner, leaseMs: next.leaseMs, now, claimToken: nextToken }) : null;
     if (next && nextChange) {
       // The outcome and the claim of the queue's next task in one commit: one round trip instead of two.
       const nextRef = this.ref(next.known.task.id);
@@ -475,7 +471,7 @@ export class TaskStore {
       }
       // One of the two changed, or the commit landed ambiguously: settle the outcome alone, then see whether the
       // claim landed with it.
-      const alone = await this.settleOwned(lease, kind, change, staged, token);
+      const alone = await this.settleOwned(lease, kind, event, staged, token);
       const after = this.fromSnapshot(await retryTransient(() => nextRef.get()));
       if (!after || !runsUnder(after.task, nextToken)) return { ...alone, claimed: null };
       this.writes.claim++;
@@ -488,11 +484,11 @@ export class TaskStore {
       lease.updateTime = fast[0]!.writeTime;
       return { lost: false, cancelRequested: false, claimed: next ? null : undefined };
     }
-    return { ...(await this.settleOwned(lease, kind, change, staged, token)), claimed: next ? null : undefined };
+    return { ...(await this.settleOwned(lease, kind, event, staged, token)), claimed: next ? null : undefined };
   }
 
   /** The holder's write after a conflict: re-read, recognise a landed `token`, check the lease, write again. */
-  private async settleOwned(lease: Lease, kind: WriteKind, change: TaskWrite, staged: readonly StagedOp[], token: string): Promise<OwnedWrite> {
+  private async settleOwned(lease: Lease, kind: WriteKind, event: HolderEvent, staged: readonly StagedOp[], token: string): Promise<OwnedWrite> {
     const current = await this.read(lease.taskId);
     if (!current) return { lost: true, cancelRequested: false };
     // The commit that looked like a conflict may be our own, landed despite the ambiguous error that made us repeat it.
@@ -501,13 +497,7 @@ export class TaskStore {
       lease.updateTime = current.updateTime;
       return { lost: false, cancelRequested: current.task.cancelRequested };
     }
-    const r = await this.compareAndSet(
-      lease.taskId,
-      kind,
-      (t) => (t.status === 'running' && t.leaseOwner === lease.owner && t.attempt === lease.attempt ? change : null),
-      current,
-      staged,
-    );
+    const r = await this.compareAndSet(lease.taskId, kind, (t) => transition(t, event), current, staged);
     if (!r.written) return { lost: true, cancelRequested: r.current?.cancelRequested ?? false };
     lease.updateTime = r.updateTime;
     return { lost: false, cancelRequested: r.before.cancelRequested };
@@ -539,22 +529,7 @@ export class TaskStore {
         result.due.push(known);
         continue;
       }
-      const r = await this.compareAndSet(
-        doc.id,
-        'sweep',
-        (t) => {
-          if (t.status !== 'running' || !t.leaseExpiresAt || t.leaseExpiresAt.getTime() >= now) return null;
-          const lost: TaskError = {
-            name: 'LeaseExpiredError',
-            message: `attempt ${t.attempt} stopped renewing its lease (executor ${t.leaseOwner ?? '?'} lost)`,
-            retriable: t.attempt < t.maxAttempts,
-          };
-          if (t.cancelRequested) return terminal('cancelled', { error: null });
-          if (t.attempt >= t.maxAttempts) return terminal('failed', { error: lost });
-          return { status: 'pending', leaseOwner: null, leaseExpiresAt: null, runAfter: null, error: lost };
-        },
-        known,
-      );
+      const r = await this.apply(doc.id, 'sweep', { type: 'leaseExpired', now, retentionMs: this.retentionMs }, known);
       if (!r.written) continue;
       const b = r.before;
       if (b.attempt < b.maxAttempts && !b.cancelRequested) {
@@ -584,11 +559,7 @@ export class TaskStore {
 
   /** Pending → cancelled at once; running → `cancelRequested` (its executor aborts it). Terminal: unchanged. */
   async requestCancel(id: string): Promise<Task> {
-    const r = await this.compareAndSet(id, 'cancel', (t) => {
-      if (t.status === 'pending') return terminal('cancelled', {});
-      if (t.status === 'running' && !t.cancelRequested) return { cancelRequested: true };
-      return null;
-    });
+    const r = await this.apply(id, 'cancel', { type: 'requestCancel', now: Date.now(), retentionMs: this.retentionMs });
     if (r.written) {
       const status = r.before.status === 'pending' ? 'cancelled' : r.before.status;
       return { ...r.before, status, cancelRequested: r.before.status === 'running' };
@@ -601,7 +572,7 @@ export class TaskStore {
   async retry(id: string): Promise<Versioned> {
     // Recognised after an ambiguous commit even once an executor has claimed the retried task: its budget is ours.
     const ours = (t: Task, before: Task) => t.attempt >= before.attempt && t.maxAttempts === before.attempt + before.retryPolicy.maxAttempts && !IS_TERMINAL[t.status];
-    const r = await this.compareAndSet(id, 'retry', (t) => (t.status === 'failed' || t.status === 'cancelled' ? retryChange(t) : null), null, [], ours);
+    const r = await this.apply(id, 'retry', { type: 'retry' }, null, ours);
     if (!r.written) {
       if (!r.current) throw new TaskNotFoundError(id);
       throw new TaskStateError(id, r.current.status, 'retry');
@@ -609,7 +580,7 @@ export class TaskStore {
     // Claimed (or cancelled) since it landed: what is stored now, so that no caller queues the pending task under a
     // version that an executor's claim wrote.
     if (r.changed) return r.changed;
-    return { task: { ...r.before, ...retryChange(r.before), status: 'pending' } as Task, updateTime: r.updateTime };
+    return { task: { ...r.before, ...retryWrite(r.before), status: 'pending' } as Task, updateTime: r.updateTime };
   }
 
   async list(filter: TaskFilter = {}, options: ListOptions = {}): Promise<TaskPage> {
@@ -656,40 +627,6 @@ export interface SweepResult {
   settled: Task[];
   /** Pipelines past their check-back time, unchanged. */
   due: Versioned[];
-}
-
-/**
- * What a retry of a failed or cancelled task changes: back to pending with a fresh retry budget. Its values are
- * plain (no sentinels), so they also describe the task after the write.
- */
-export function retryChange(t: Task): TaskWrite & Partial<Task> {
-  return {
-    status: 'pending',
-    maxAttempts: t.attempt + t.retryPolicy.maxAttempts,
-    error: null,
-    result: null,
-    runAfter: null,
-    cancelRequested: false,
-    completedAt: null,
-    expireAt: null,
-    progress: 0,
-  };
-}
-
-/** How long a finished task's document is kept before a TTL policy on `expireAt` may delete it. @default 30 days */
-export const DEFAULT_RETENTION_MS = 30 * 24 * 3_600_000;
-
-/** The fields every terminal transition writes. */
-export function terminal(status: 'completed' | 'failed' | 'cancelled', extra: TaskWrite, retentionMs = DEFAULT_RETENTION_MS): TaskWrite {
-  return {
-    status,
-    completedAt: FieldValue.serverTimestamp(),
-    leaseOwner: null,
-    leaseExpiresAt: null,
-    runAfter: null,
-    expireAt: Timestamp.fromMillis(Date.now() + retentionMs),
-    ...extra,
-  };
 }
 
 function encodeCursor(createdAt: Timestamp, id: string): string {

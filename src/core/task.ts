@@ -2,17 +2,9 @@ import { Timestamp } from 'firebase-admin/firestore';
 import { z } from 'zod';
 import { MalformedTaskError, type FieldIssue } from './errors.js';
 
-export const TASK_STATUSES = ['pending', 'running', 'completed', 'failed', 'cancelled'] as const;
-export type TaskStatus = (typeof TASK_STATUSES)[number];
-
-/** Whether a status is final. A `Record` over the union, so adding a status fails to compile until it is mapped. */
-export const IS_TERMINAL: Record<TaskStatus, boolean> = {
-  pending: false,
-  running: false,
-  completed: true,
-  failed: true,
-  cancelled: true,
-};
+// The statuses and what moves a task between them: transitions.ts.
+import { TASK_STATUSES, type TaskStatus } from './transitions.js';
+export { TASK_STATUSES, IS_TERMINAL, type TaskStatus } from './transitions.js';
 
 export const QUEUE_NAMES = ['high', 'default', 'low'] as const;
 export type QueueName = (typeof QUEUE_NAMES)[number];

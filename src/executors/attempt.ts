@@ -1,4 +1,3 @@
-import { Timestamp } from 'firebase-admin/firestore';
 import { checkProgress, stagedWrites } from '../core/context.js';
 import type { TaskContext, TaskDefinition } from '../core/define.js';
 import {
@@ -14,11 +13,30 @@ import {
 import type { Logger } from '../core/logger.js';
 import type { Outcome } from '../core/metrics.js';
 import { backoffDelayMs } from '../core/retry.js';
-import { isUnstorable, storable, terminal, type ClaimOffer, type Claimed, type Lease, type StagedOp, type TaskStore, type TaskWrite, type Versioned } from '../core/store.js';
+import { isUnstorable, storable, type ClaimOffer, type Claimed, type Lease, type StagedOp, type Versioned } from '../core/store.js';
 import { zodIssues, type Task, type TaskError } from '../core/task.js';
+import { failedAttempt, type Holder, type HolderEvent } from '../core/transitions.js';
 import type { ExecutorRuntime } from './executor.js';
 
 const FINAL: Record<Outcome, boolean> = { completed: true, failed: true, cancelled: true, retried: false, released: false, lost: false };
+
+/** The outcome each holder event records (metrics, logs, `DispatchOutcome`). */
+const OUTCOME: Record<Exclude<HolderEvent['type'], 'heartbeat'>, Outcome> = { complete: 'completed', fail: 'failed', cancelled: 'cancelled', retryLater: 'retried', release: 'released' };
+
+/**
+ * How an attempt that did not complete ends, from why its signal aborted (if it did) and what the handler threw:
+ * released on shutdown, cancelled on a cancel request, else failed or retried later by the task's retry budget
+ * (a timeout is retriable; `NonRetriableError` is not; `RetryAfterError` sets the delay, the policy's backoff
+ * otherwise). Pure: the attempt writes what this returns.
+ */
+export function errorOutcome(task: Task, reported: { holder: Holder; progress: number; step: string | null }, reason: unknown, thrown: unknown, now: number, retentionMs: number): Exclude<HolderEvent, { type: 'heartbeat' | 'complete' }> {
+  if (reason instanceof ShutdownError) return { type: 'release', ...reported };
+  if (reason instanceof TaskCancelledError) return { type: 'cancelled', ...reported, now, retentionMs };
+  const error = reason instanceof TaskTimeoutError ? reason : thrown;
+  const taskError = toTaskError(error, !(error instanceof NonRetriableError));
+  const delayMs = error instanceof RetryAfterError ? error.delayMs : backoffDelayMs(task.retryPolicy, reported.holder.attempt);
+  return failedAttempt(task, reported, taskError, delayMs, now, retentionMs);
+}
 
 /** How long an attempt runs before it starts watching its document for cancel requests, in ms. */
 const WATCH_DELAY_MS = 250;
@@ -147,10 +165,6 @@ export class Attempt {
     this.unwatch?.();
   }
 
-  private releaseChange(): TaskWrite {
-    return { status: 'pending', attempt: this.lease.attempt - 1, leaseOwner: null, leaseExpiresAt: null, runAfter: null, progress: this.percent, currentStep: this.step };
-  }
-
   /** A newer version of the document seen by a listener: adopt it as the lease token, react to a cancel request. */
   private observe(v: Versioned): void {
     const t = v.task;
@@ -192,9 +206,8 @@ export class Attempt {
     this.lastWriteAt = Date.now();
     const expiresAt = Date.now() + this.options.leaseMs;
     const { percent, step } = this;
-    const change: TaskWrite = { progress: percent, currentStep: step, leaseExpiresAt: Timestamp.fromMillis(expiresAt) };
     this.inFlight = this.runtime.store
-      .writeOwned(this.lease, 'heartbeat', change)
+      .writeOwned(this.lease, { type: 'heartbeat', holder: this.lease, progress: percent, step, leaseExpiresAt: expiresAt })
       .then(async (r) => {
         if (!r.lost) this.leaseExpiresAt = expiresAt;
         if (r.lost) this.abort(new LeaseLostError());
@@ -286,60 +299,42 @@ export class Attempt {
 
   private async finish(ok: boolean, value: unknown, thrown: unknown): Promise<AttemptResult> {
     const reason: unknown = this.controller.signal.reason;
-    const progress = { progress: this.percent, currentStep: this.step };
-    const { retentionMs } = this.runtime;
     if (reason instanceof LeaseLostError) {
       this.log.warn('lease lost; the outcome of this attempt is discarded', { ok });
       return { outcome: 'lost' };
     }
+    const reported = { holder: this.lease, progress: this.percent, step: this.step };
+    const { retentionMs } = this.runtime;
     if (ok) {
       try {
-        const result = storable(value, 'result');
-        return await this.write('completed', terminal('completed', { result, progress: 100, currentStep: this.step, error: null }, retentionMs), this.staged);
+        return await this.write({ type: 'complete', ...reported, result: storable(value, 'result'), now: Date.now(), retentionMs }, this.staged);
       } catch (error) {
         if (!isUnstorable(error)) throw error;
         thrown = new NonRetriableError(`the result or staged writes could not be stored: ${error instanceof Error ? error.message : String(error)}`);
       }
     }
-    if (reason instanceof ShutdownError) {
-      return this.write('released', this.releaseChange());
-    }
-    if (reason instanceof TaskCancelledError) {
-      return this.write('cancelled', terminal('cancelled', progress, retentionMs));
-    }
-    const error = reason instanceof TaskTimeoutError ? reason : thrown;
-    const retriable = !(error instanceof NonRetriableError);
-    const taskError = toTaskError(error, retriable);
-    if (!retriable || this.lease.attempt >= this.task.maxAttempts) {
-      this.log.error('task failed', { error: taskError });
-      return this.write('failed', terminal('failed', { error: taskError, ...progress }, retentionMs));
-    }
-    const delayMs = error instanceof RetryAfterError ? error.delayMs : backoffDelayMs(this.task.retryPolicy, this.lease.attempt);
-    const runAfter = Date.now() + delayMs;
-    this.log.warn('attempt failed; retrying', { error: taskError, delayMs });
-    return this.write('retried', { status: 'pending', runAfter: Timestamp.fromMillis(runAfter), leaseOwner: null, leaseExpiresAt: null, error: taskError, ...progress }, [], {
-      ...this.task,
-      status: 'pending',
-      runAfter: new Date(runAfter),
-      leaseOwner: null,
-      leaseExpiresAt: null,
-      error: taskError,
-      attempt: this.lease.attempt,
-    });
+    const event = errorOutcome(this.task, reported, reason, thrown, Date.now(), retentionMs);
+    if (event.type === 'fail') this.log.error('task failed', { error: event.error });
+    if (event.type === 'retryLater') this.log.warn('attempt failed; retrying', { error: event.error, delayMs: event.runAfter - Date.now() });
+    return this.write(event);
   }
 
   /** Writes the outcome under the lease; a lost lease discards it. */
-  private async write(outcome: Outcome, change: TaskWrite, staged: readonly StagedOp[] = [], pending?: Task): Promise<AttemptResult> {
+  private async write(event: Exclude<HolderEvent, { type: 'heartbeat' }>, staged: readonly StagedOp[] = []): Promise<AttemptResult> {
+    const outcome = OUTCOME[event.type];
     // Taken once: a completion Firestore refuses is rewritten as a failure with the same offer.
     if (outcome !== 'released' && this.offer === undefined) this.offer = this.takeNext?.() ?? null;
     const offer = outcome === 'released' ? undefined : (this.offer ?? undefined);
-    const r = await this.runtime.store.writeOwned(this.lease, outcome === 'released' ? 'release' : 'finish', change, staged, offer);
+    const r = await this.runtime.store.writeOwned(this.lease, event, staged, offer);
     const handoff = offer ? (r.claimed ?? null) : undefined;
     if (r.lost) {
       this.log.warn('lease lost before the outcome was written; discarded', { outcome });
       return { outcome: 'lost', handoff };
     }
     this.log.debug('attempt finished', { outcome });
-    return { outcome, handoff, ...(pending ? { next: { task: pending, updateTime: this.lease.updateTime } } : {}) };
+    if (event.type !== 'retryLater') return { outcome, handoff };
+    // The retried task as written, to run again here when due.
+    const pending: Task = { ...this.task, status: 'pending', runAfter: new Date(event.runAfter), leaseOwner: null, leaseExpiresAt: null, error: event.error, attempt: this.lease.attempt };
+    return { outcome, handoff, next: { task: pending, updateTime: this.lease.updateTime } };
   }
 }

@@ -5,8 +5,9 @@ import { TaskNotFoundError, TaskStateError, TaskValidationError, UnstorableError
 import type { Logger } from '../core/logger.js';
 import { resolveRetryPolicy, type RetryOverrides } from '../core/retry.js';
 import { afterConflict, claimSlot, releaseSlot } from '../core/slots.js';
-import { isUnstorable, retryChange, storable, terminal, type StagedOp, type TaskStore, type TaskWrite, type Versioned } from '../core/store.js';
-import { IS_TERMINAL, newTask, zodIssues, type StageState, type Task, type TaskError } from '../core/task.js';
+import { isUnstorable, storable, type StagedOp, type TaskStore, type TaskWrite, type Versioned } from '../core/store.js';
+import { newTask, zodIssues, type StageState, type Task, type TaskError } from '../core/task.js';
+import { IS_TERMINAL, retryWrite, terminal, transition } from '../core/transitions.js';
 import type { PipelineHooks } from '../executors/executor.js';
 import type { Executor } from '../executors/executor.js';
 import type { PipelineDefinition, PipelineOutcome, ResolvedStage } from './define.js';
@@ -158,19 +159,7 @@ export class PipelineRunner implements PipelineHooks {
       await def.onStart?.(def.params.parse(t.params), { pipelineId: id, writes: stagedWrites(ops) });
       // Running again takes a slot again (its end gave it back), under the limit it was submitted with.
       const slot = t.ownerLimit !== null && t.ownerUid !== null ? await claimSlot(store.ownerSlots(t.type, t.ownerUid), t.ownerLimit, `pipelines of type ${JSON.stringify(t.type)}`, id) : null;
-      const change: TaskWrite = {
-        status: 'running',
-        attempt: t.attempt + 1,
-        cancelRequested: false,
-        error: null,
-        result: null,
-        completedAt: null,
-        expireAt: null,
-        currentStep: null,
-        startedAt: FieldValue.serverTimestamp(),
-        leaseExpiresAt: this.checkBack(def),
-        ownerSlot: slot?.index ?? null,
-      };
+      const change: TaskWrite = { ...transition(t, { type: 'resume', checkBackAt: this.checkBack(def).toMillis() })!, ownerSlot: slot?.index ?? null };
       const stages = { ...t.stages };
       for (const [sid, s] of Object.entries(t.stages)) {
         if (!s.selected || s.status === 'completed') continue;
@@ -388,7 +377,7 @@ export class PipelineRunner implements PipelineHooks {
             step.cancel = child.task.id;
             return step;
           }
-          step.staged.push({ op: 'update', ref, data: { ...terminal('cancelled', {}, this.deps.retentionMs), ...write }, lastUpdateTime: child.updateTime });
+          step.staged.push({ op: 'update', ref, data: { ...transition(child.task, { type: 'requestCancel', now: Date.now(), retentionMs: this.deps.retentionMs })!, ...write }, lastUpdateTime: child.updateTime });
         }
         return this.finish(def, t, params.data, step, stages, 'cancelled', child ? s.id : null, null, outputs);
       }
@@ -408,7 +397,7 @@ export class PipelineRunner implements PipelineHooks {
       }
       if (st.status === 'waiting') {
         // The pipeline was retried: the stage's failed or cancelled task runs again, under the same id.
-        const again = retryChange(c);
+        const again = retryWrite(c);
         step.staged.push({ op: 'update', ref: store.ref(c.id), data: { ...again, updatedAt: FieldValue.serverTimestamp(), writeToken: randomUUID() }, lastUpdateTime: child!.updateTime });
         step.start = { task: { ...c, ...again } as Task, at: step.staged.length };
         set(s.id, { status: 'running', startedAt: FieldValue.serverTimestamp(), progress: 0 });
@@ -500,7 +489,7 @@ export class PipelineRunner implements PipelineHooks {
     }
     if (t.ownerLimit !== null && t.ownerUid !== null && t.ownerSlot !== null) step.staged.push(releaseSlot(this.deps.store.ownerSlots(t.type, t.ownerUid), t.ownerSlot));
     const progress = status === 'completed' ? 100 : overallProgress(stages);
-    Object.assign(step.change, terminal(status, { error, result: status === 'completed' ? outputs : null, progress, currentStep: null }, this.deps.retentionMs));
+    Object.assign(step.change, terminal(status, { error, result: status === 'completed' ? outputs : null, progress, currentStep: null }, Date.now(), this.deps.retentionMs));
     return step;
   }
 }
