@@ -226,6 +226,17 @@ describe('cancel and timeout', () => {
     expect(await client.get(id)).toMatchObject({ status: 'cancelled', attempt: 0 });
   });
 
+  it('a task the store itself finishes (a pending cancel) is kept for the instance’s retentionMs, like any other', async () => {
+    const never = defineTask({ type: 'never-kept', params: z.object({}), run: () => 'ran' });
+    const client = createFireflow({ firestore: db, tasks: [never], retentionMs: 60_000 });
+    const id = await client.submit('never-kept', {});
+    const before = Date.now();
+    await client.cancel(id);
+    const t = await client.get(id);
+    expect(t.expireAt!.getTime()).toBeGreaterThanOrEqual(before + 60_000);
+    expect(t.expireAt!.getTime()).toBeLessThanOrEqual(Date.now() + 60_000);
+  });
+
   it('cancels a running task from another process through Firestore within about a second', async () => {
     const reasons: unknown[] = [];
     const gate = latch();
