@@ -1,16 +1,17 @@
-import { FieldValue, Timestamp, type WriteResult } from 'firebase-admin/firestore';
+import { FieldValue, type WriteResult } from 'firebase-admin/firestore';
 import { randomUUID } from 'node:crypto';
 import { stagedWrites } from '../core/context.js';
-import { TaskNotFoundError, TaskStateError, TaskValidationError, UnstorableError, formatIssues, type FieldIssue } from '../core/errors.js';
+import { TaskNotFoundError, TaskStateError, TaskValidationError, type FieldIssue } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { resolveRetryPolicy, type RetryOverrides } from '../core/retry.js';
 import { afterConflict, claimSlot, releaseSlot } from '../core/slots.js';
-import { isUnstorable, storable, type StagedOp, type TaskStore, type TaskWrite, type Versioned } from '../core/store.js';
-import { newTask, zodIssues, type StageState, type Task, type TaskError } from '../core/task.js';
-import { IS_TERMINAL, retryWrite, terminal, transition } from '../core/transitions.js';
-import type { PipelineHooks } from '../executors/executor.js';
-import type { Executor } from '../executors/executor.js';
-import type { PipelineDefinition, PipelineOutcome, ResolvedStage } from './define.js';
+import { isUnstorable, type StagedOp, type TaskStore, type Versioned } from '../core/store.js';
+import { newTask, type Task, type TaskError } from '../core/task.js';
+import type { Executor, PipelineHooks } from '../executors/executor.js';
+import { checkBack, decidePipeline, initialStages, resumeWrite, stageProgress, type PipelineStep } from './decide.js';
+import type { PipelineDefinition } from './define.js';
+
+export { overallProgress, stageTaskId } from './decide.js';
 
 /** A validated submit of a pipeline. */
 export interface PipelineStart {
@@ -35,40 +36,19 @@ export interface PipelineRunnerDeps {
   executor: () => Executor | undefined;
 }
 
-/** What one advance writes: the pipeline's change, and in the same batch the stage task it starts or stops. */
-interface Step {
-  change: TaskWrite;
-  staged: StagedOp[];
-  /** A stage task created or retried by this step: run it once committed (`at`: its write's index in the batch). */
-  start?: { task: Omit<Task, 'createdAt' | 'updatedAt'> & Partial<Task>; at: number };
-  /** A running stage task asked to stop by this step. */
-  cancel?: string;
-  /**
-   * The stage's task is already pending: hand it to the executor (again). Its creation may have landed in a commit
-   * whose answer was lost, or in a process that died before enqueuing it; an executor ignores a version it holds.
-   */
-  pending?: Versioned;
-}
-
 /** Re-reads after a conflicting write before an advance gives up (its check-back then tries again). */
 const MAX_ROUNDS = 8;
 const ALREADY_EXISTS = 6;
 const FAILED_PRECONDITION = 9;
 const NO_RETRY = resolveRetryPolicy('no_retry');
 
-/** The stage task's id: deterministic, so starting a stage twice finds the first one instead of making another. */
-export const stageTaskId = (pipelineId: string, stageId: string) => `${pipelineId}.${stageId}`;
-
-/** The pipeline's progress: stage progress weighted over the selected stages, 0–100. */
-export function overallProgress(stages: Readonly<Record<string, Pick<StageState, 'selected' | 'status' | 'progress' | 'weight'>>>): number {
-  let total = 0;
-  let done = 0;
-  for (const s of Object.values(stages)) {
-    if (!s.selected) continue;
-    total += s.weight;
-    done += s.weight * (s.status === 'completed' ? 100 : s.status === 'waiting' ? 0 : s.progress);
-  }
-  return total === 0 ? 0 : Math.round((done / total) * 10) / 10;
+/** What a step commits besides the pipeline's own change, and what to tell the executor once it has. */
+interface Batch {
+  staged: StagedOp[];
+  /** A stage task this batch creates or makes pending again: run it once committed (`at`: its write's index). */
+  start?: { task: Omit<Task, 'createdAt' | 'updatedAt'> & Partial<Task>; at: number };
+  /** A running stage task this batch asks to stop. */
+  cancel?: string;
 }
 
 /**
@@ -121,7 +101,7 @@ export class PipelineRunner implements PipelineHooks {
         const slot = slots ? await claimSlot(slots, start.ownerLimit!, `pipelines of type ${JSON.stringify(def.type)}`, start.id) : null;
         await store.create(
           start.id,
-          { ...doc, status: 'running', attempt: 1, startedAt: FieldValue.serverTimestamp(), leaseExpiresAt: this.checkBack(def), stages: this.initialStages(def, start.id, selected), ownerLimit: slots ? start.ownerLimit : null, ownerSlot: slot?.index ?? null },
+          { ...doc, status: 'running', attempt: 1, startedAt: FieldValue.serverTimestamp(), leaseExpiresAt: checkBack(def, Date.now()), stages: initialStages(def, start.id, selected), ownerLimit: slots ? start.ownerLimit : null, ownerSlot: slot?.index ?? null },
           slot ? [...ops, slot.op] : ops,
         );
         break;
@@ -159,14 +139,7 @@ export class PipelineRunner implements PipelineHooks {
       await def.onStart?.(def.params.parse(t.params), { pipelineId: id, writes: stagedWrites(ops) });
       // Running again takes a slot again (its end gave it back), under the limit it was submitted with.
       const slot = t.ownerLimit !== null && t.ownerUid !== null ? await claimSlot(store.ownerSlots(t.type, t.ownerUid), t.ownerLimit, `pipelines of type ${JSON.stringify(t.type)}`, id) : null;
-      const change: TaskWrite = { ...transition(t, { type: 'resume', checkBackAt: this.checkBack(def).toMillis() })!, ownerSlot: slot?.index ?? null };
-      const stages = { ...t.stages };
-      for (const [sid, s] of Object.entries(t.stages)) {
-        if (!s.selected || s.status === 'completed') continue;
-        stages[sid] = { ...s, status: 'waiting', progress: 0 };
-        Object.assign(change, stageFields(sid, { status: 'waiting', progress: 0, error: null, startedAt: null, completedAt: null, seconds: null }));
-      }
-      change.progress = overallProgress(stages);
+      const change = { ...resumeWrite(t, checkBack(def, Date.now()))!, ownerSlot: slot?.index ?? null };
       sent = t.attempt + 1;
       if ((await store.writeIfUnchanged(id, 'retry', change, v.updateTime, slot ? [...ops, slot.op] : ops)) !== 'conflict') break;
       await afterConflict(round, `retry of pipeline ${id}`);
@@ -204,12 +177,9 @@ export class PipelineRunner implements PipelineHooks {
         id,
         'heartbeat',
         (t) => {
-          const entry = Object.entries(t.stages ?? {}).find(([, s]) => s.taskId === task.id);
-          if (t.status !== 'running' || t.cancelRequested || !entry || entry[1].status !== 'running') return null;
-          const [sid, stage] = entry;
-          const stages = { ...t.stages, [sid]: { ...stage, progress: percent } };
-          next = { ...t, stages, progress: overallProgress(stages), currentStep: step ? `${sid}: ${step}` : sid };
-          return { ...stageFields(sid, { progress: percent }), progress: next.progress, currentStep: next.currentStep, leaseExpiresAt: this.checkBack(def) };
+          const mirrored = stageProgress(t, task.id, percent, step, checkBack(def, Date.now()));
+          next = mirrored?.next;
+          return mirrored?.write ?? null;
         },
         known,
       );
@@ -231,32 +201,6 @@ export class PipelineRunner implements PipelineHooks {
     const def = this.deps.pipelines.get(t.type);
     if (!def) throw new Error(`pipeline ${t.id} is of type ${JSON.stringify(t.type)}, which is not registered in this process`);
     return def;
-  }
-
-  /** Every stage of `def` as a new pipeline's document holds it: the selected ones waiting, the others skipped. */
-  private initialStages(def: PipelineDefinition, pipelineId: string, selected: ReadonlySet<string>): Record<string, StageState> {
-    return Object.fromEntries(
-      def.stages.map((s) => [
-        s.id,
-        {
-          index: s.index,
-          selected: selected.has(s.id),
-          status: selected.has(s.id) ? 'waiting' : 'skipped',
-          taskId: stageTaskId(pipelineId, s.id),
-          weight: s.weight,
-          progress: 0,
-          startedAt: null,
-          completedAt: null,
-          seconds: null,
-          output: null,
-          error: null,
-        },
-      ]),
-    );
-  }
-
-  private checkBack(def: PipelineDefinition, notBefore = Date.now()): Timestamp {
-    return Timestamp.fromMillis(Math.max(notBefore, Date.now()) + def.checkIntervalMs);
   }
 
   /** The stages a submit selected; a selected stage whose prerequisite is neither selected nor stored is rejected. */
@@ -300,205 +244,75 @@ export class PipelineRunner implements PipelineHooks {
         this.deps.log.warn('a pipeline of a type this process does not know came due; register it to advance it here', { taskId: id, type: parent.task.type });
         return;
       }
-      let step = await this.nextStep(def, parent);
+      const stageTasks = new Map<string, Versioned | null>();
+      let step = await this.decide(def, parent.task, stageTasks);
       if (!step) return;
       const executor = this.deps.executor();
-      if (!Object.keys(step.change).length && !step.staged.length) {
+      let batch = await this.batch(def, parent.task, step);
+      if (!Object.keys(step.change).length && !batch.staged.length) {
         if (step.pending) executor?.enqueue(step.pending);
         return;
       }
       let results: WriteResult[] | 'conflict';
       try {
-        results = await store.writeIfUnchanged(id, 'advance', step.change, parent.updateTime, step.staged);
+        results = await store.writeIfUnchanged(id, 'advance', step.change, parent.updateTime, batch.staged);
       } catch (error) {
         if (!isUnstorable(error)) throw error;
         // The same data would be refused at every check-back: decide again, failing where this step went on.
         const message = `the pipeline's next step could not be stored: ${error instanceof Error ? error.message : String(error)}`;
         this.deps.log.error('pipeline failed', { taskId: id, error: message });
-        step = (await this.nextStep(def, parent, { name: 'NonRetriableError', message, retriable: false }))!;
-        results = await store.writeIfUnchanged(id, 'advance', step.change, parent.updateTime, step.staged);
+        step = (await this.decide(def, parent.task, stageTasks, { name: 'NonRetriableError', message, retriable: false }))!;
+        batch = await this.batch(def, parent.task, step);
+        results = await store.writeIfUnchanged(id, 'advance', step.change, parent.updateTime, batch.staged);
       }
       if (results === 'conflict') continue;
       if (step.pending) executor?.enqueue(step.pending);
-      if (step.start) {
-        const writeTime = results[step.start.at]!.writeTime;
+      if (batch.start) {
+        const writeTime = results[batch.start.at]!.writeTime;
         const at = writeTime.toDate();
-        executor?.enqueue({ task: { createdAt: at, ...step.start.task, updatedAt: at } as Task, updateTime: writeTime });
+        executor?.enqueue({ task: { createdAt: at, ...batch.start.task, updatedAt: at } as Task, updateTime: writeTime });
       }
-      if (step.cancel) executor?.cancelRequested(step.cancel);
+      if (batch.cancel) executor?.cancelRequested(batch.cancel);
       return;
     }
     throw new Error(`pipeline ${id}: gave up after ${MAX_ROUNDS} conflicting writes`);
   }
 
-  /**
-   * What the pipeline should do now, from its document and its active stage's task; null when nothing. With
-   * `refusal` (Firestore refused the step this returned before), it fails the pipeline where it would have gone on.
-   */
-  private async nextStep(def: PipelineDefinition, parent: Versioned, refusal?: TaskError): Promise<Step | null> {
+  /** `decidePipeline`, with the stage tasks it asks for read one at a time (`stageTasks` keeps them for a re-decision). */
+  private async decide(def: PipelineDefinition, pipeline: Task, stageTasks: Map<string, Versioned | null>, refusal?: TaskError): Promise<PipelineStep | null> {
+    const { store, retentionMs, retryPolicies } = this.deps;
+    for (;;) {
+      const decision = decidePipeline({ def, pipeline, stageTasks, now: Date.now(), retentionMs, retryPolicies, ...(refusal ? { refusal } : {}) });
+      if (!('read' in decision)) return decision.step;
+      stageTasks.set(decision.read, await store.read(decision.read));
+    }
+  }
+
+  /** The writes a step commits with the pipeline's change: its stage task's, `onFinish`'s, and the owner's slot. */
+  private async batch(def: PipelineDefinition, t: Task, step: PipelineStep): Promise<Batch> {
     const { store } = this.deps;
-    const t = parent.task;
-    const stages: Record<string, StageState> = { ...t.stages! };
-    const step: Step = { change: {}, staged: [] };
-    const set = (sid: string, fields: Partial<Record<keyof StageState, unknown>>) => {
-      Object.assign(step.change, stageFields(sid, fields));
-      stages[sid] = { ...stages[sid]!, ...(fields as Partial<StageState>) };
-    };
-    const params = def.params.safeParse(t.params);
-    if (!params.success) {
-      const message = `stored params no longer match the pipeline's schema: ${formatIssues(zodIssues(params.error, 'params'))}`;
-      return this.finish(def, t, null, step, stages, 'failed', null, { name: 'TaskValidationError', message, retriable: false });
+    const batch: Batch = { staged: [] };
+    const st = step.stageTask;
+    if (st?.kind === 'create') {
+      const { id: taskId, ...doc } = st.task;
+      const { op, token } = store.creation(taskId, doc);
+      batch.staged.push(op);
+      batch.start = { task: { ...st.task, writeToken: token }, at: batch.staged.length };
+    } else if (st?.kind === 'update') {
+      const data = { ...st.write, updatedAt: FieldValue.serverTimestamp(), writeToken: randomUUID() };
+      batch.staged.push({ op: 'update', ref: store.ref(st.child.task.id), data, lastUpdateTime: st.child.updateTime });
+      if (st.then === 'run') batch.start = { task: { ...st.child.task, ...st.write } as Task, at: batch.staged.length };
+      if (st.then === 'abort') batch.cancel = st.child.task.id;
     }
-    const outputs: Record<string, unknown> = {};
-    for (const s of def.stages) {
-      const st = stages[s.id];
-      // A stage added to the definition after this pipeline started is not part of its run.
-      if (!st || !st.selected || st.status === 'skipped') continue;
-      if (st.status === 'completed') {
-        outputs[s.id] = st.output;
-        continue;
+    if (step.finish) {
+      const { outcome, params } = step.finish;
+      if (params !== null) {
+        const ops: StagedOp[] = [];
+        await def.onFinish?.(params, outcome, { pipelineId: t.id, writes: stagedWrites(ops) });
+        batch.staged.push(...ops);
       }
-      const child = await store.read(st.taskId);
-      const c = child?.task;
-      if (c?.status === 'completed') {
-        const seconds = c.startedAt && c.completedAt ? (c.completedAt.getTime() - c.startedAt.getTime()) / 1000 : null;
-        set(s.id, { status: 'completed', progress: 100, completedAt: c.completedAt, seconds, output: c.result, error: null });
-        outputs[s.id] = c.result;
-        continue;
-      }
-      if (t.cancelRequested) {
-        if (child && !IS_TERMINAL[child.task.status]) {
-          const ref = store.ref(child.task.id);
-          const write = { updatedAt: FieldValue.serverTimestamp(), writeToken: randomUUID() };
-          if (child.task.status === 'running') {
-            // Its executor aborts it; when it has stopped, its outcome advances the pipeline again.
-            if (child.task.cancelRequested) return nonEmpty(step);
-            step.staged.push({ op: 'update', ref, data: { cancelRequested: true, ...write }, lastUpdateTime: child.updateTime });
-            step.cancel = child.task.id;
-            return step;
-          }
-          step.staged.push({ op: 'update', ref, data: { ...transition(child.task, { type: 'requestCancel', now: Date.now(), retentionMs: this.deps.retentionMs })!, ...write }, lastUpdateTime: child.updateTime });
-        }
-        return this.finish(def, t, params.data, step, stages, 'cancelled', child ? s.id : null, null, outputs);
-      }
-      // Completed stages were handled above: a finished task here failed or was cancelled.
-      const starts = !c || (st.status === 'waiting' && IS_TERMINAL[c.status]);
-      if (starts && refusal) {
-        set(s.id, { status: 'failed', error: refusal });
-        return this.finish(def, t, params.data, step, stages, 'failed', s.id, refusal, outputs);
-      }
-      if (!c) return this.startStage(def, t, s, params.data, outputs, step, stages, set);
-      if (!IS_TERMINAL[c.status]) {
-        if (c.status === 'pending') step.pending = child!;
-        if (st.status === 'waiting') set(s.id, { status: 'running', startedAt: FieldValue.serverTimestamp() });
-        // Past its check-back time (the sweep brought it here): check again later, after a pending retry is due.
-        if (t.leaseExpiresAt && t.leaseExpiresAt.getTime() <= Date.now()) step.change.leaseExpiresAt = this.checkBack(def, c.runAfter?.getTime());
-        return nonEmpty(step);
-      }
-      if (st.status === 'waiting') {
-        // The pipeline was retried: the stage's failed or cancelled task runs again, under the same id.
-        const again = retryWrite(c);
-        step.staged.push({ op: 'update', ref: store.ref(c.id), data: { ...again, updatedAt: FieldValue.serverTimestamp(), writeToken: randomUUID() }, lastUpdateTime: child!.updateTime });
-        step.start = { task: { ...c, ...again } as Task, at: step.staged.length };
-        set(s.id, { status: 'running', startedAt: FieldValue.serverTimestamp(), progress: 0 });
-        step.change.currentStep = s.id;
-        step.change.leaseExpiresAt = this.checkBack(def);
-        step.change.progress = overallProgress(stages);
-        return step;
-      }
-      if (c.status === 'failed') {
-        const error: TaskError = { name: 'StageFailedError', message: `stage ${JSON.stringify(s.id)} failed: ${c.error?.message ?? 'unknown error'}`, retriable: false };
-        set(s.id, { status: 'failed', error: c.error });
-        return this.finish(def, t, params.data, step, stages, 'failed', s.id, error, outputs);
-      }
-      return this.finish(def, t, params.data, step, stages, 'cancelled', s.id, null, outputs);
+      if (t.ownerLimit !== null && t.ownerUid !== null && t.ownerSlot !== null) batch.staged.push(releaseSlot(store.ownerSlots(t.type, t.ownerUid), t.ownerSlot));
     }
-    return this.finish(def, t, params.data, step, stages, refusal ? 'failed' : 'completed', null, refusal ?? null, outputs);
+    return batch;
   }
-
-  /** Creates the stage's task in the pipeline's batch (pending; run once committed). */
-  private startStage(
-    def: PipelineDefinition,
-    t: Task,
-    s: ResolvedStage,
-    params: unknown,
-    outputs: Record<string, unknown>,
-    step: Step,
-    stages: Record<string, StageState>,
-    set: (sid: string, fields: Partial<Record<keyof StageState, unknown>>) => void,
-  ): Step | Promise<Step> {
-    const taskId = stages[s.id]!.taskId;
-    const parsed = s.task.params.safeParse(s.params(params, outputs));
-    let stageParams: unknown = null;
-    let problem = parsed.success ? null : formatIssues(zodIssues(parsed.error, 'params'));
-    if (parsed.success) {
-      try {
-        stageParams = storable(parsed.data, 'params') ?? null;
-      } catch (error) {
-        if (!(error instanceof UnstorableError)) throw error;
-        problem = error.message;
-      }
-    }
-    if (problem !== null) {
-      const message = `stage ${JSON.stringify(s.id)} got invalid params: ${problem}`;
-      const error: TaskError = { name: 'TaskValidationError', message, retriable: false };
-      set(s.id, { status: 'failed', error });
-      return this.finish(def, t, params, step, stages, 'failed', s.id, error, outputs);
-    }
-    const { id: _id, ...doc } = newTask(taskId, {
-      type: s.task.type,
-      priority: t.priority,
-      queue: s.task.queue,
-      params: stageParams,
-      ownerUid: t.ownerUid,
-      parentTaskId: t.id,
-      retryPolicy: resolveRetryPolicy(s.task.retry, this.deps.retryPolicies),
-    });
-    const { op, token } = this.deps.store.creation(taskId, doc);
-    step.staged.push(op);
-    step.start = { task: { id: taskId, ...doc, writeToken: token }, at: step.staged.length };
-    set(s.id, { status: 'running', startedAt: FieldValue.serverTimestamp(), progress: 0, error: null });
-    step.change.currentStep = s.id;
-    step.change.progress = overallProgress(stages);
-    step.change.leaseExpiresAt = this.checkBack(def);
-    return step;
-  }
-
-  /** The pipeline's final status, the stages it did not reach marked skipped, and `onFinish`'s writes, in one batch. */
-  private async finish(
-    def: PipelineDefinition,
-    t: Task,
-    params: unknown,
-    step: Step,
-    stages: Record<string, StageState>,
-    status: PipelineOutcome['status'],
-    stoppedAt: string | null,
-    error: TaskError | null,
-    outputs: Record<string, unknown> = {},
-  ): Promise<Step> {
-    for (const [sid, s] of Object.entries(stages)) {
-      if (!s.selected || s.status === 'completed' || s.status === 'failed') continue;
-      const stageStatus = sid === stoppedAt && status === 'cancelled' ? 'cancelled' : 'skipped';
-      Object.assign(step.change, stageFields(sid, { status: stageStatus }));
-      stages[sid] = { ...s, status: stageStatus };
-    }
-    if (params !== null) {
-      const ops: StagedOp[] = [];
-      await def.onFinish?.(params, { status, error, outputs }, { pipelineId: t.id, writes: stagedWrites(ops) });
-      step.staged.push(...ops);
-    }
-    if (t.ownerLimit !== null && t.ownerUid !== null && t.ownerSlot !== null) step.staged.push(releaseSlot(this.deps.store.ownerSlots(t.type, t.ownerUid), t.ownerSlot));
-    const progress = status === 'completed' ? 100 : overallProgress(stages);
-    Object.assign(step.change, terminal(status, { error, result: status === 'completed' ? outputs : null, progress, currentStep: null }, Date.now(), this.deps.retentionMs));
-    return step;
-  }
-}
-
-/** Field paths of a stage's entry in the pipeline document, for an update. */
-function stageFields(sid: string, fields: Partial<Record<keyof StageState, unknown>>): TaskWrite {
-  return Object.fromEntries(Object.entries(fields).map(([k, v]) => [`stages.${sid}.${k}`, v]));
-}
-
-function nonEmpty(step: Step): Step | null {
-  return Object.keys(step.change).length || step.staged.length || step.pending ? step : null;
 }
