@@ -10,7 +10,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WriteBatch, type WriteResult } from 'firebase-admin/firestore';
 import { AUDIO_PIPELINE, audioPipeline } from '../src/audio/pipeline.js';
-import { audioSeconds, run as runTool } from '../src/audio/probe.js';
+import { audioSeconds, run as runTool } from '../src/media/probe.js';
 import { chunkKey } from '../src/audio/reassemble.js';
 import { completeUpload, createUpload } from '../src/audio/record.js';
 import { FsBlobStore } from '../src/blobs/fs-store.js';

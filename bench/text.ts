@@ -15,11 +15,11 @@ import { createFireflow, inProcess, type Task } from '../src/index.js';
 import { buildChapters } from '../src/text/chapters.js';
 import { textProblems } from '../src/text/check.js';
 import { segmentTranscript } from '../src/text/chunk.js';
-import { syntheticTranscript } from '../src/text/fixtures.js';
+import { syntheticTranscript } from '../test/support/synthetic-transcript.js';
 import { buildConceptGraph, capGraph } from '../src/text/graph.js';
 import { clozeQuestions } from '../src/text/questions.js';
-import { TEXT_STAGES } from '../src/text/stages.js';
-import { saveTranscript } from '../src/transcribe/store.js';
+import { TEXT_STAGES } from '../src/audio/text-stages.js';
+import { saveTranscript } from '../src/audio/transcript-store.js';
 import { emit, freshFirestore, log, round } from './util.js';
 
 const TARGET_SECONDS = 3600;

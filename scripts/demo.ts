@@ -11,7 +11,7 @@
 import { writeFileSync } from 'node:fs';
 import { mkdir, readdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { run } from '../src/audio/probe.js';
+import { run } from '../src/media/probe.js';
 import { EXIT, InterruptedError } from '../src/cli/errors.js';
 import { processFile, readRecording, type Recording } from '../src/cli/process.js';
 import { startLocalServer, type LocalServer } from '../src/cli/serve.js';

@@ -1,17 +1,19 @@
 import type { Firestore } from 'firebase-admin/firestore';
+import type { z } from 'zod';
 import { priorityProblem, queueProblem, type TaskDefinition } from './core/define.js';
 import { ID_RULE, isId } from './core/ids.js';
-import { TaskNotFoundError, TaskStateError, TaskValidationError, UnknownTaskTypeError, UnstorableError, type FieldIssue } from './core/errors.js';
+import { TaskNotFoundError, TaskStateError, TaskValidationError, UnknownTaskTypeError, UnstorableError, type FieldIssue, zodIssues } from './core/errors.js';
 import { createLogger, type Logger } from './core/logger.js';
 import { Metrics, type MetricsSnapshot } from './core/metrics.js';
 import type { TaskFilter } from './core/queries.js';
 import { resolveRetryPolicy, type RetryOverrides } from './core/retry.js';
-import { TaskStore, storable, type Created, type ListOptions, type TaskPage } from './core/store.js';
-import { TASKS_COLLECTION, newTask, zodIssues, type QueueName, type Task } from './core/task.js';
+import { TaskStore, type Created, type ListOptions, type TaskPage } from './core/store.js';
+import { TASKS_COLLECTION, newTask, type QueueName, type Task } from './core/task.js';
 import { DEFAULT_RETENTION_MS, IS_TERMINAL, TASK_STATUSES, claimedAtCreation } from './core/transitions.js';
 import { sweepOnce, type Executor, type ExecutorFactory, type ExecutorRuntime } from './executors/executor.js';
 import type { PipelineDefinition } from './pipeline/define.js';
 import { PipelineRunner, stageTaskId } from './pipeline/runner.js';
+import { storable } from './core/values.js';
 
 export interface FireflowOptions<E extends Executor | undefined = Executor | undefined> {
   firestore: Firestore;
@@ -146,8 +148,16 @@ export class Fireflow<E extends Executor | undefined = Executor | undefined> {
   /**
    * Validates and writes a task, or starts a pipeline; returns its id. Invalid input throws `TaskValidationError` (or
    * `UnknownTaskTypeError`) and writes nothing. With a free executor slot the task is written already claimed.
+   *
+   * Given the definition, the params are typed by its schema: `ff.submit(transcode, { path: 'a.wav' })`. Given the
+   * type's name (a submitter that does not import the handlers, an API), they are checked at run time only. Either
+   * way the registered definition's schema validates them.
    */
-  async submit(type: string, params: unknown, options: SubmitOptions = {}): Promise<string> {
+  submit<P extends z.ZodTypeAny>(definition: TaskDefinition<P, any> | PipelineDefinition<P>, params: z.input<P>, options?: SubmitOptions): Promise<string>;
+  submit(type: string, params: unknown, options?: SubmitOptions): Promise<string>;
+  async submit(typeOrDefinition: string | TaskDefinition<any, any> | PipelineDefinition<any>, params: unknown, options: SubmitOptions = {}): Promise<string> {
+    const type = typeof typeOrDefinition === 'string' ? typeOrDefinition : typeOrDefinition?.type;
+    if (typeof type !== 'string') throw new TypeError(`submit takes a task type or a defineTask()/definePipeline() result, got ${JSON.stringify(typeOrDefinition)}`);
     const pipeline = this.pipelines.get(type);
     const def = pipeline ?? this.definitions.get(type);
     if (!def) throw new UnknownTaskTypeError(type, [...this.definitions.keys(), ...this.pipelines.keys()]);

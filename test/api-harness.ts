@@ -13,7 +13,7 @@ import { createLogger } from '../src/core/logger.js';
 import type { ExecutorFactory } from '../src/executors/executor.js';
 import type { PipelineDefinition } from '../src/pipeline/define.js';
 import { createFireflow, type Fireflow } from '../src/fireflow.js';
-import { createApi, firebaseAuthenticator, serveApi, type ApiOptions, type RunningApi } from '../src/index.js';
+import { createApi, firebaseAuthenticator, serveApi, type ApiOptions, type RunningApi } from '../src/api/index.js';
 import { responseChecker } from './openapi-check.js';
 
 export interface User {

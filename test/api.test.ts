@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AUDIO_PIPELINE } from '../src/audio/pipeline.js';
 import { expireUploads, getAudio } from '../src/audio/record.js';
 import { activeSlots } from '../src/core/slots.js';
-import { createApi } from '../src/index.js';
+import { createApi } from '../src/api/index.js';
 import { sha256 as sha, startApi, type ApiHarness, type User } from './api-harness.js';
 
 let h: ApiHarness;

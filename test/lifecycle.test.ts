@@ -1,19 +1,7 @@
 import { Timestamp } from 'firebase-admin/firestore';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
-import {
-  NonRetriableError,
-  RetryAfterError,
-  TaskStateError,
-  createFireflow,
-  defineTask,
-  inProcess,
-  writeInBatches,
-  type AbortReason,
-  type Fireflow,
-  type InProcessOptions,
-  type TaskDefinition,
-} from '../src/index.js';
+import { NonRetriableError, RetryAfterError, TaskStateError, createFireflow, defineTask, inProcess, writeInBatches, type AbortReason, type Fireflow, type InProcessOptions, type TaskDefinition } from '../src/index.js';
 import { injectFaults, withoutFaults } from './faulty-firestore.js';
 import { emulatorProject, latch, secondClient, sleep, waitFor } from './helpers.js';
 

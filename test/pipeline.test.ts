@@ -2,21 +2,7 @@
 // retry, deduplication and recovery of a pipeline whose advance was lost.
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import {
-  NonRetriableError,
-  RetryAfterError,
-  TaskStateError,
-  TaskValidationError,
-  createFireflow,
-  definePipeline,
-  defineTask,
-  inProcess,
-  stageTaskId,
-  type Fireflow,
-  type FireflowOptions,
-  type PipelineOutcome,
-  type Task,
-} from '../src/index.js';
+import { NonRetriableError, RetryAfterError, TaskStateError, TaskValidationError, createFireflow, definePipeline, defineTask, inProcess, stageTaskId, type Fireflow, type FireflowOptions, type PipelineOutcome, type Task } from '../src/index.js';
 import { injectFaults, withoutFaults } from './faulty-firestore.js';
 import { emulatorFirestore, emulatorProject, latch, secondClient, sleep, waitFor } from './helpers.js';
 

@@ -1,16 +1,7 @@
 import { Timestamp } from 'firebase-admin/firestore';
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import {
-  MalformedTaskError,
-  TaskNotFoundError,
-  TaskValidationError,
-  UnknownTaskTypeError,
-  createFireflow,
-  defineTask,
-  inProcess,
-  type Fireflow,
-} from '../src/index.js';
+import { MalformedTaskError, TaskNotFoundError, TaskValidationError, UnknownTaskTypeError, createFireflow, defineTask, inProcess, type Fireflow } from '../src/index.js';
 import { injectFaults, withoutFaults } from './faulty-firestore.js';
 import { emulatorProject, latch, secondClient, waitFor } from './helpers.js';
 
@@ -150,6 +141,21 @@ describe('submit and query', () => {
     await waitFor(async () => (await ff.get(after)).status === 'completed', 'the task queued after x');
     expect(ran).toEqual(['blocker', 'after']);
     expect(await other.get(id)).toMatchObject({ status: 'running', leaseOwner: 'other-executor', attempt: 1 });
+  });
+
+  it('takes the definition instead of its name, with params typed by its schema', async () => {
+    const ff = createFireflow({ firestore: db, tasks: [echo], executor: inProcess() });
+    running.push(ff);
+    await ff.start();
+    const id = await ff.submit(echo, { text: 'ab', times: 2 });
+    await waitFor(async () => (await ff.get(id)).status === 'completed', 'the typed submit to run');
+    expect(await ff.get(id)).toMatchObject({ type: 'echo', result: { echoed: 'abab' } });
+    // @ts-expect-error times is a number by the schema; the registered schema refuses it at run time too
+    await expect(ff.submit(echo, { text: 'a', times: 'x' })).rejects.toThrow(TaskValidationError);
+    const unregistered = defineTask({ type: 'not-registered', params: z.object({}), run: () => null });
+    await expect(ff.submit(unregistered, {})).rejects.toThrow(UnknownTaskTypeError);
+    // @ts-expect-error neither a type's name nor a definition
+    await expect(ff.submit(42, {})).rejects.toThrow(/submit takes a task type or a defineTask\(\)\/definePipeline\(\) result, got 42/);
   });
 
   it('deduplicates by caller-chosen id: one document, one run', async () => {

@@ -12,11 +12,11 @@ import { audioRef, createUpload } from '../src/audio/record.js';
 import { FsBlobStore } from '../src/blobs/fs-store.js';
 import { createFireflow, inProcess, type Fireflow, type Task } from '../src/index.js';
 import { segmentTranscript } from '../src/text/chunk.js';
-import { syntheticTranscript } from '../src/text/fixtures.js';
+import { syntheticTranscript } from './support/synthetic-transcript.js';
 import { buildConceptGraph, capGraph } from '../src/text/graph.js';
-import { TEXT_STAGES, type TextStageOptions } from '../src/text/stages.js';
-import { loadChunks, loadGraph, saveChunks } from '../src/text/store.js';
-import { saveTranscript } from '../src/transcribe/store.js';
+import { TEXT_STAGES, type TextStageOptions } from '../src/audio/text-stages.js';
+import { loadChunks, loadGraph, saveChunks } from '../src/audio/text-store.js';
+import { saveTranscript } from '../src/audio/transcript-store.js';
 import type { Word } from '../src/transcribe/transcriber.js';
 import { emulatorFirestore, waitFor } from './helpers.js';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { WORDS_PER_PAGE, loadTranscript, saveTranscript } from '../src/transcribe/store.js';
+import { WORDS_PER_PAGE, loadTranscript, saveTranscript } from '../src/audio/transcript-store.js';
 import type { Transcript } from '../src/transcribe/transcriber.js';
 import { emulatorFirestore } from './helpers.js';
 

@@ -17,25 +17,10 @@ import { logger } from 'firebase-functions';
 import { onRequest } from 'firebase-functions/v2/https';
 import { onSchedule } from 'firebase-functions/v2/scheduler';
 import { onTaskDispatched } from 'firebase-functions/v2/tasks';
-import {
-  FsBlobStore,
-  GcsBlobStore,
-  audioPipeline,
-  cloudTasks,
-  createApi,
-  createFireflow,
-  createQuestionGenerator,
-  createTranscriber,
-  expireUploads,
-  firebaseAuthenticator,
-  hybrid,
-  inProcess,
-  parseRetryOverrides,
-  questionConfigFromEnv,
-  transcriberConfigFromEnv,
-  type BlobStore,
-  type QueueName,
-} from '../../src/index.js';
+import { cloudTasks, createFireflow, hybrid, inProcess, parseRetryOverrides, type QueueName } from '../../src/index.js';
+import { FsBlobStore, GcsBlobStore, audioPipeline, createTranscriber, expireUploads, transcriberConfigFromEnv, type BlobStore } from '../../src/audio/index.js';
+import { createQuestionGenerator, questionConfigFromEnv } from '../../src/text/index.js';
+import { createApi, firebaseAuthenticator } from '../../src/api/index.js';
 
 const env = process.env;
 // An explicit service account, so firebase-admin never asks the metadata server for one (the task queue needs it).

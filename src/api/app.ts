@@ -4,7 +4,6 @@ import express, { type NextFunction, type Request, type RequestHandler, type Res
 import type { z } from 'zod';
 import { DEFAULT_UPLOAD_TTL_MS, DEFAULT_UPLOADS_IN_FLIGHT } from '../audio/record.js';
 import type { BlobStore } from '../blobs/blob-store.js';
-import { zodIssues } from '../core/task.js';
 import type { Fireflow } from '../fireflow.js';
 import { bearerToken, type Authenticate, type Caller } from './auth.js';
 import { ApiError, toApiError } from './errors.js';
@@ -12,6 +11,7 @@ import { DEFAULT_STAGE_RATES, measuredStageRates, type StageRates } from './esti
 import { openApiDocument } from './openapi.js';
 import type { Reply, Route } from './route.js';
 import { apiRoutes } from './routes.js';
+import { zodIssues } from '../core/errors.js';
 
 export interface ApiOptions {
   fireflow: Fireflow;

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NonRetriableError } from '../core/errors.js';
 import { FsBlobStore } from '../blobs/fs-store.js';
-import { audioSeconds, run, sniffFormat } from './probe.js';
+import { audioSeconds, run, sniffFormat } from '../media/probe.js';
 import { chunkKey, reassemble, type DeclaredUpload } from './reassemble.js';
 
 let dir: string;

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { NonRetriableError } from '../core/errors.js';
 import type { BlobStore } from '../blobs/blob-store.js';
-import { audioSeconds, readHead, sniffFormat, toSpeechWav, type AudioFormat } from './probe.js';
+import { audioSeconds, readHead, sniffFormat, toSpeechWav, type AudioFormat } from '../media/probe.js';
 
 /** What the uploader declared when it created the upload. */
 export interface DeclaredUpload {

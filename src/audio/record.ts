@@ -5,9 +5,9 @@ import { applyStaged } from '../core/store.js';
 import { z } from 'zod';
 import type { BlobStore } from '../blobs/blob-store.js';
 import { ID_PATTERN, ID_RULE } from '../core/ids.js';
-import { NotFoundError, StateError, TaskValidationError, formatIssues } from '../core/errors.js';
-import { nullableTimestamp, taskErrorSchema, timestamp, zodIssues, type TaskError } from '../core/task.js';
-import { AUDIO_FORMATS, type AudioFormat } from './probe.js';
+import { NotFoundError, StateError, TaskValidationError, formatIssues, zodIssues } from '../core/errors.js';
+import { nullableTimestamp, taskErrorSchema, timestamp, type TaskError } from '../core/task.js';
+import { AUDIO_FORMATS, type AudioFormat } from '../media/probe.js';
 import { chunkPrefix, inspectChunks } from './reassemble.js';
 
 export const AUDIO_COLLECTION = 'audio';

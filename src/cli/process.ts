@@ -2,7 +2,7 @@
 // listener, print the summary. Ctrl-C cancels the task and waits for the cancellation to land.
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { sniffFormat, type AudioFormat } from '../audio/probe.js';
+import { sniffFormat, type AudioFormat } from '../media/probe.js';
 import type { FireflowApi } from '../client/api.js';
 import type { Firestore } from 'firebase/firestore';
 import { watchTask, type WatchedTask } from '../client/watch-task.js';

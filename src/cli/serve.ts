@@ -17,7 +17,7 @@ import { SignInError, type ClientConfig } from '../client/connect.js';
 import type { Logger } from '../core/logger.js';
 import { inProcess } from '../executors/in-process.js';
 import { createFireflow, type Fireflow } from '../fireflow.js';
-import { createQuestionGenerator, questionConfigFromEnv } from '../text/llm-questions.js';
+import { createQuestionGenerator, questionConfigFromEnv } from '../text/select-questions.js';
 import { createTranscriber, transcriberConfigFromEnv } from '../transcribe/select.js';
 import { packageRoot } from './package-root.js';
 

@@ -1,3 +1,5 @@
+import type { z } from 'zod';
+
 /**
  * Outcomes a handler signals by throwing, and the errors the library itself raises.
  * Anything a handler throws that is not one of these is retried under the task's retry policy.
@@ -184,4 +186,12 @@ export function isAbortReason(value: unknown): value is AbortReason {
     value instanceof ShutdownError ||
     value instanceof LeaseLostError
   );
+}
+
+/** zod's issues as `FieldIssue`s, each path prefixed with `prefix` (`params.n`). */
+export function zodIssues(error: z.ZodError, prefix = ''): FieldIssue[] {
+  return error.issues.map((i) => ({
+    path: [prefix, ...i.path.map(String)].filter(Boolean).join('.'),
+    message: i.message,
+  }));
 }

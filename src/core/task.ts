@@ -1,6 +1,6 @@
 import { Timestamp } from 'firebase-admin/firestore';
 import { z } from 'zod';
-import { MalformedTaskError, type FieldIssue } from './errors.js';
+import { MalformedTaskError, zodIssues } from './errors.js';
 
 // The statuses and what moves a task between them: transitions.ts.
 import { TASK_STATUSES, type TaskStatus } from './transitions.js';
@@ -204,13 +204,6 @@ export function newTask(
     ownerLimit: null,
     ownerSlot: null,
   };
-}
-
-export function zodIssues(error: z.ZodError, prefix = ''): FieldIssue[] {
-  return error.issues.map((i) => ({
-    path: [prefix, ...i.path.map(String)].filter(Boolean).join('.'),
-    message: i.message,
-  }));
 }
 
 /** Validates a stored document; throws `MalformedTaskError` naming every bad field. */

@@ -5,8 +5,9 @@ import { resolveInProcessOptions } from '../executors/in-process.js';
 import { createTestContext } from './context.js';
 import { defineTask } from './define.js';
 import { RetryAfterError, TaskTimeoutError, UnstorableError } from './errors.js';
-import { isUnstorable, storable } from './store.js';
+import { isUnstorable } from './store.js';
 import { backoffDelayMs, parseRetryOverrides, resolveRetryPolicy } from './retry.js';
+import { storable } from './values.js';
 
 describe('retry policies', () => {
   it('resolves the presets from the seeds', () => {

@@ -1,22 +1,14 @@
 import { checkProgress, stagedWrites } from '../core/context.js';
 import type { TaskContext, TaskDefinition } from '../core/define.js';
-import {
-  formatIssues,
-  LeaseLostError,
-  NonRetriableError,
-  RetryAfterError,
-  ShutdownError,
-  TaskCancelledError,
-  TaskTimeoutError,
-  type AbortReason,
-} from '../core/errors.js';
+import { formatIssues, LeaseLostError, NonRetriableError, RetryAfterError, ShutdownError, TaskCancelledError, TaskTimeoutError, type AbortReason, zodIssues } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { Outcome } from '../core/metrics.js';
 import { backoffDelayMs } from '../core/retry.js';
-import { isUnstorable, storable, type ClaimOffer, type Claimed, type Lease, type StagedOp, type Versioned } from '../core/store.js';
-import { zodIssues, type Task, type TaskError } from '../core/task.js';
+import { isUnstorable, type ClaimOffer, type Claimed, type Lease, type StagedOp, type Versioned } from '../core/store.js';
+import { type Task, type TaskError } from '../core/task.js';
 import { failedAttempt, type Holder, type HolderEvent } from '../core/transitions.js';
 import type { ExecutorRuntime } from './executor.js';
+import { storable } from '../core/values.js';
 
 const FINAL: Record<Outcome, boolean> = { completed: true, failed: true, cancelled: true, retried: false, released: false, lost: false };
 

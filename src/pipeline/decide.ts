@@ -3,12 +3,13 @@
 // functions only say what to write. Stage tasks are read one at a time, in stage order, as the decision needs them:
 // `decidePipeline` answers `{ read: taskId }` until it has what it needs.
 import { FieldValue, Timestamp } from 'firebase-admin/firestore';
-import { formatIssues, UnstorableError } from '../core/errors.js';
+import { formatIssues, UnstorableError, zodIssues } from '../core/errors.js';
 import { resolveRetryPolicy, type RetryOverrides } from '../core/retry.js';
-import { storable, type Versioned } from '../core/store.js';
-import { newTask, zodIssues, type StageState, type Task, type TaskError } from '../core/task.js';
+import { type Versioned } from '../core/store.js';
+import { newTask, type StageState, type Task, type TaskError } from '../core/task.js';
 import { IS_TERMINAL, retryWrite, terminal, transition, type TaskWrite } from '../core/transitions.js';
 import type { PipelineDefinition, PipelineOutcome } from './define.js';
+import { storable } from '../core/values.js';
 
 /** The stage task's id: deterministic, so starting a stage twice finds the first one instead of making another. */
 export const stageTaskId = (pipelineId: string, stageId: string) => `${pipelineId}.${stageId}`;

@@ -46,9 +46,3 @@ export async function fetchJson(provider: string, fetchImpl: typeof fetch, url: 
   if (res.status === 408 || res.status >= 500) throw new Error(`${provider} answered ${res.status}: ${message}`);
   throw new NonRetriableError(`${provider} refused the request (${res.status}): ${message}`);
 }
-
-/** An access token from firebase-admin's application-default credentials (they cache and refresh it). */
-export async function applicationDefaultAccessToken(): Promise<string> {
-  const { applicationDefault } = await import('firebase-admin/app');
-  return (await applicationDefault().getAccessToken()).access_token;
-}

@@ -5,7 +5,7 @@ import { c99 } from './c99.js';
 import { buildChapters } from './chapters.js';
 import { textProblems } from './check.js';
 import { segmentTranscript } from './chunk.js';
-import { syntheticTranscript } from './fixtures.js';
+import { syntheticTranscript } from '../../test/support/synthetic-transcript.js';
 import { buildConceptGraph, capGraph } from './graph.js';
 import { segmentationScore } from './metrics.js';
 import { clozeQuestions } from './questions.js';

@@ -13,7 +13,7 @@ import { OpenAiTranscriber, parseVerboseJson } from './openai.js';
 import { createTranscriber, transcriberConfigFromEnv } from './select.js';
 import { PocketsphinxTranscriber } from './pocketsphinx.js';
 import { localAudio, type AudioInput } from './transcriber.js';
-import { writeWavSlice } from './wav.js';
+import { writeWavSlice } from '../media/wav.js';
 
 const dir = await mkdtemp(join(tmpdir(), 'fireflow-cloud-'));
 afterAll(() => rm(dir, { recursive: true, force: true }));

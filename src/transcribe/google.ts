@@ -1,7 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
-import { NonRetriableError, formatIssues } from '../core/errors.js';
-import { zodIssues } from '../core/task.js';
+import { NonRetriableError, formatIssues, zodIssues } from '../core/errors.js';
 import { CircuitBreaker } from '../providers/circuit-breaker.js';
 import { fetchJson } from '../providers/http.js';
 import type { AudioInput, TranscribeContext, Transcriber, Transcript, Word } from './transcriber.js';

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pLimit from 'p-limit';
 import type { AudioInput, TranscribeContext, Word } from './transcriber.js';
-import { frameEnergies, frameSamples, pieceCount, readWavInfo, silenceCuts, writeWavSlice, type SplitOptions, type WavInfo } from './wav.js';
+import { frameEnergies, frameSamples, pieceCount, readWavInfo, silenceCuts, writeWavSlice, type SplitOptions, type WavInfo } from '../media/wav.js';
 
 export interface PieceOptions extends SplitOptions {
   /** Pieces transcribed at once. */

@@ -2,11 +2,11 @@ import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { audioSeconds, run } from '../audio/probe.js';
+import { audioSeconds, run } from '../media/probe.js';
 import { PocketsphinxTranscriber, parsePocketsphinx } from './pocketsphinx.js';
 import { localAudio } from './transcriber.js';
-import { frameEnergies, frameSamples, pieceCount, readWavInfo, silenceCuts } from './wav.js';
-import { normalizeWords, wer, wordErrors } from './wer.js';
+import { frameEnergies, frameSamples, pieceCount, readWavInfo, silenceCuts } from '../media/wav.js';
+import { normalizeWords, wer, wordErrors } from '../../test/support/wer.js';
 import { LIBRIVOX, librivoxClips } from '../../eval/librivox.js';
 import { isAlive } from '../../test/procs.js';
 

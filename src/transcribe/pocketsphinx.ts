@@ -1,9 +1,9 @@
 import { availableParallelism } from 'node:os';
 import { NonRetriableError } from '../core/errors.js';
-import { run } from '../audio/probe.js';
+import { run } from '../media/probe.js';
 import type { AudioInput, TranscribeContext, Transcriber, Transcript, Word } from './transcriber.js';
 import { transcribePieces } from './pieces.js';
-import type { SplitOptions } from './wav.js';
+import type { SplitOptions } from '../media/wav.js';
 
 export interface PocketsphinxOptions extends SplitOptions {
   /** Pieces recognised at once. @default the number of cores */

@@ -1,13 +1,12 @@
 import { z } from 'zod';
-import { formatIssues } from '../core/errors.js';
-import { withoutUndefined } from '../core/store.js';
-import { zodIssues } from '../core/task.js';
-import { applicationDefaultAccessToken } from '../providers/http.js';
+import { withoutUndefined } from '../core/values.js';
+import { googleProject, parseProviderConfig, unknownProvider } from '../providers/config.js';
 import { GoogleSpeechTranscriber } from './google.js';
 import { OpenAiTranscriber } from './openai.js';
 import { PocketsphinxTranscriber } from './pocketsphinx.js';
 import type { Transcriber } from './transcriber.js';
 import { findWhisper, WhisperTranscriber } from './whisper.js';
+import { applicationDefaultAccessToken } from '../providers/google-auth.js';
 
 export const TRANSCRIBER_PROVIDERS = ['whisper', 'pocketsphinx', 'google', 'openai'] as const;
 
@@ -55,11 +54,7 @@ export function createTranscriber(
   config: TranscriberConfig,
   deps: { accessToken?: () => Promise<string>; log?: (line: string) => void } = {},
 ): Transcriber {
-  const parsed = transcriberConfigSchema.safeParse(config);
-  if (!parsed.success) {
-    throw new TypeError(`invalid transcriber config ${JSON.stringify(config, (k, v) => (k === 'apiKey' ? '…' : v))}: ${formatIssues(zodIssues(parsed.error))}`);
-  }
-  const c = parsed.data;
+  const c = parseProviderConfig(transcriberConfigSchema, config, 'transcriber');
   switch (c.provider) {
     case 'auto': {
       const { provider: _, ...whisper } = c;
@@ -102,13 +97,13 @@ export function transcriberConfigFromEnv(env: NodeJS.ProcessEnv = process.env): 
     case 'google':
       return withoutUndefined({
         provider,
-        projectId: env.GOOGLE_CLOUD_PROJECT ?? env.GCLOUD_PROJECT ?? '',
+        projectId: googleProject(env),
         location: env.FIREFLOW_SPEECH_LOCATION,
         languageCodes: env.FIREFLOW_SPEECH_LANGUAGES?.split(',').map((s) => s.trim()),
       });
     case 'openai':
       return withoutUndefined({ provider, apiKey: env.OPENAI_API_KEY ?? '', model: env.FIREFLOW_OPENAI_MODEL, language: env.FIREFLOW_SPEECH_LANGUAGE });
     default:
-      throw new TypeError(`FIREFLOW_TRANSCRIBER must be one of ${TRANSCRIBER_PROVIDERS.join(', ')}, got ${JSON.stringify(provider)}`);
+      throw unknownProvider('FIREFLOW_TRANSCRIBER', provider, TRANSCRIBER_PROVIDERS);
   }
 }

@@ -8,11 +8,11 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { LIBRIVOX, librivoxClips } from '../../eval/librivox.js';
 import { isAlive } from '../../test/procs.js';
 import { NonRetriableError } from '../core/errors.js';
-import { audioSeconds, run } from '../audio/probe.js';
+import { audioSeconds, run } from '../media/probe.js';
 import { PocketsphinxTranscriber } from './pocketsphinx.js';
 import { createTranscriber } from './select.js';
 import { localAudio } from './transcriber.js';
-import { wer } from './wer.js';
+import { wer } from '../../test/support/wer.js';
 import { findWhisper, runWhisperWorker, WhisperTranscriber } from './whisper.js';
 
 const refs = new Map(librivoxClips().map((c) => [c.id, c.reference] as const));

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import { NonRetriableError } from '../core/errors.js';
 import type { AudioInput, TranscribeContext, Transcriber, Transcript, Word } from './transcriber.js';
-import { frameEnergies, frameSamples, readWavInfo, silenceCuts, writeWavSlice } from './wav.js';
+import { frameEnergies, frameSamples, readWavInfo, silenceCuts, writeWavSlice } from '../media/wav.js';
 
 /** The packaged model used when none is named (README, "Choosing the Whisper model"). */
 export const DEFAULT_WHISPER_MODEL = 'base';

@@ -1,16 +1,16 @@
 import type { Firestore } from 'firebase-admin/firestore';
 import type { BlobStore } from '../blobs/blob-store.js';
-import { audioParams as params, getAudio } from '../audio/record.js';
+import { audioParams as params, getAudio } from './record.js';
 import { NonRetriableError } from '../core/errors.js';
 import { defineTask, type TaskDefinition } from '../core/define.js';
 import type { StageDefinition } from '../pipeline/define.js';
-import { loadTranscript } from '../transcribe/store.js';
+import { loadTranscript } from './transcript-store.js';
 import type { Transcript } from '../transcribe/transcriber.js';
-import { buildChapters, type ChapterOptions } from './chapters.js';
-import { segmentTranscript, type Chunk, type ChunkOptions } from './chunk.js';
-import { buildConceptGraph, type ConceptGraph, type GraphCap, type GraphOptions } from './graph.js';
-import { offlineQuestions, type QuestionGenerator } from './questions.js';
-import { hasResult, loadChapters, loadChunks, loadGraph, saveChapters, saveChunks, saveGraph, saveQuestions, type StoredResult } from './store.js';
+import { buildChapters, type ChapterOptions } from '../text/chapters.js';
+import { segmentTranscript, type Chunk, type ChunkOptions } from '../text/chunk.js';
+import { buildConceptGraph, type ConceptGraph, type GraphCap, type GraphOptions } from '../text/graph.js';
+import { offlineQuestions, type QuestionGenerator } from '../text/questions.js';
+import { hasResult, loadChapters, loadChunks, loadGraph, saveChapters, saveChunks, saveGraph, saveQuestions, type StoredResult } from './text-store.js';
 
 export const TEXT_STAGES = ['chunk', 'graph', 'chapters', 'questions'] as const;
 export type TextStage = (typeof TEXT_STAGES)[number];

@@ -9,18 +9,12 @@ import { CircuitBreaker } from '../providers/circuit-breaker.js';
 import { buildChapters } from './chapters.js';
 import { textProblems } from './check.js';
 import { segmentTranscript } from './chunk.js';
-import { syntheticTranscript } from './fixtures.js';
+import { syntheticTranscript } from '../../test/support/synthetic-transcript.js';
 import { buildConceptGraph } from './graph.js';
-import {
-  QUESTIONS_JSON_SCHEMA,
-  createQuestionGenerator,
-  geminiQuestions,
-  openAiQuestions,
-  parseChatCompletion,
-  parseGenerateContent,
-  questionConfigFromEnv,
-  vertexSchema,
-} from './llm-questions.js';
+import { geminiQuestions, parseGenerateContent, vertexSchema } from './gemini-questions.js';
+import { QUESTIONS_JSON_SCHEMA } from './llm.js';
+import { openAiQuestions, parseChatCompletion } from './openai-questions.js';
+import { createQuestionGenerator, questionConfigFromEnv } from './select-questions.js';
 import type { QuestionInput } from './questions.js';
 import { chunkSentences } from './sentences.js';
 

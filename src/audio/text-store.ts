@@ -1,15 +1,14 @@
 import type { Firestore } from 'firebase-admin/firestore';
 import { z } from 'zod';
-import { audioRef } from '../audio/record.js';
+import { audioRef } from './record.js';
 import type { BlobStore } from '../blobs/blob-store.js';
 import { replaceNumberedDocs } from '../core/batches.js';
-import { NonRetriableError, formatIssues } from '../core/errors.js';
-import { withoutUndefined } from '../core/store.js';
-import { zodIssues } from '../core/task.js';
-import type { Chapter } from './chapters.js';
-import type { Chunk, Segmentation } from './chunk.js';
-import { capGraph, type ConceptGraph, type GraphCap } from './graph.js';
-import type { Question } from './questions.js';
+import { NonRetriableError, formatIssues, zodIssues } from '../core/errors.js';
+import type { Chapter } from '../text/chapters.js';
+import type { Chunk, Segmentation } from '../text/chunk.js';
+import { capGraph, type ConceptGraph, type GraphCap } from '../text/graph.js';
+import type { Question } from '../text/questions.js';
+import { withoutUndefined } from '../core/values.js';
 
 /**
  * Where the text stages keep their output, all with deterministic ids so a re-run overwrites:

@@ -1,5 +1,5 @@
-import type { Word } from '../transcribe/transcriber.js';
-import { tokens } from './terms.js';
+import type { Word } from '../../src/transcribe/transcriber.js';
+import { tokens } from '../../src/text/terms.js';
 
 /**
  * A transcript as an offline recogniser would give it: lower case, no punctuation, word timings at `wordsPerMinute`,

@@ -1,7 +1,7 @@
 import type { Firestore } from 'firebase-admin/firestore';
 import { z } from 'zod';
 import { replaceNumberedDocs } from '../core/batches.js';
-import type { Transcript, Word } from './transcriber.js';
+import type { Transcript, Word } from '../transcribe/transcriber.js';
 
 /**
  * Words per page document. A stored word is about 60 bytes, so a page stays near 120 KB — far from Firestore's
