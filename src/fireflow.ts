@@ -67,6 +67,10 @@ const PIPELINE_OPTIONS = ['id', 'priority', 'ownerUid', 'stages', 'ownerLimit'];
  * const id = await ff.submit('resize', { path: 'a.png' });
  */
 export class Fireflow<E extends Executor | undefined = Executor | undefined> {
+  /**
+   * @internal The compare-and-set store behind this instance: executors and tests use it; applications use the
+   * methods below (it is not exported from any entry point and may change in any release).
+   */
   readonly store: TaskStore;
   readonly log: Logger;
   /** The executor `options.executor` built, typed as its factory made it (undefined for a submit-only client). */
@@ -281,6 +285,11 @@ export class Fireflow<E extends Executor | undefined = Executor | undefined> {
     return v.task;
   }
 
+  /** The task, or null when there is none. A malformed document throws `MalformedTaskError`. */
+  find(taskId: string): Promise<Task | null> {
+    return this.store.get(taskId);
+  }
+
   /** The task, or `TaskNotFoundError`. A malformed document throws `MalformedTaskError`. */
   async get(taskId: string): Promise<Task> {
     const task = await this.store.get(taskId);
@@ -300,9 +309,9 @@ export class Fireflow<E extends Executor | undefined = Executor | undefined> {
     return this.store.count(filter);
   }
 
-  /** Counters by task type × outcome and duration summaries for attempts run in this process. */
+  /** Counters by task type × outcome, duration summaries for attempts run in this process, and its task writes by kind. */
   metrics(): MetricsSnapshot {
-    return this.metricsRecorder.snapshot();
+    return this.metricsRecorder.snapshot(this.store.writes);
   }
 }
 

@@ -417,6 +417,25 @@ describe('progress and side effects', () => {
     await expect(client.submit('big-params', { n: 10n ** 30n })).rejects.toThrow(/params: params\.n is a BigInt/);
   });
 
+  it('stores the error’s cause chain with it, and reads it back', async () => {
+    const failing = defineTask({
+      type: 'fails-with-cause',
+      params: z.object({}),
+      retry: 'no_retry',
+      run: () => {
+        throw new Error('upload failed', { cause: new TypeError('socket hang up', { cause: new Error('ECONNRESET') }) });
+      },
+    });
+    const ff = await executor([failing]);
+    const t = await settled(ff, await ff.submit('fails-with-cause', {}));
+    expect(t.error).toEqual({
+      name: 'Error',
+      message: 'upload failed',
+      retriable: true,
+      cause: { name: 'TypeError', message: 'socket hang up', cause: { name: 'Error', message: 'ECONNRESET' } },
+    });
+  });
+
   it('records whatever a handler throws: a null-prototype object, a non-string name, a message getter that throws', async () => {
     const thrown: Record<string, () => unknown> = {
       bare: () => Object.create(null),

@@ -1,4 +1,4 @@
-import { ActiveLimitError, ContentionError, UnknownTaskTypeError, TaskValidationError, NotFoundError, StateError, type FieldIssue } from '../core/errors.js';
+import { ActiveLimitError, ContentionError, UnknownTaskTypeError, TaskValidationError, NotFoundError, StateError, type FieldIssue, sharedIdentity } from '../core/errors.js';
 
 /** The error codes the API answers with (firebase-functions' `HttpsError` names), each with its one HTTP status. */
 export const API_ERROR_STATUS = {
@@ -83,3 +83,5 @@ export function toApiError(error: unknown): ApiError | null {
   }
   return null;
 }
+
+sharedIdentity(ApiError, 'ApiError');

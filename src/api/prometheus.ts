@@ -6,7 +6,8 @@ const label = (v: string) => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').repla
  * The metrics snapshot in the Prometheus text exposition format (0.0.4): attempts by type × outcome (counter),
  * handler durations as a summary in seconds, and the store's writes by kind (counter).
  */
-export function prometheusText(snapshot: MetricsSnapshot, writes: Readonly<Record<string, number>>): string {
+export function prometheusText(snapshot: MetricsSnapshot): string {
+  const { writes } = snapshot;
   const lines = [
     '# HELP fireflow_task_attempts_total Task attempts finished in this process, by task type and outcome.',
     '# TYPE fireflow_task_attempts_total counter',

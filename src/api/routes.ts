@@ -63,7 +63,7 @@ function coalesced<T>(read: (key: string) => Promise<T>): (key: string) => Promi
   };
 }
 
-async function ownTask(ff: Fireflow, caller: Caller, taskId: string, read: (id: string) => Promise<Task | null> = (id) => ff.store.get(id)): Promise<Task> {
+async function ownTask(ff: Fireflow, caller: Caller, taskId: string, read: (id: string) => Promise<Task | null> = (id) => ff.find(id)): Promise<Task> {
   const task = await read(taskId);
   if (!task || !mayAccess(caller, task.ownerUid)) throw new TaskNotFoundError(taskId);
   return task;
@@ -102,7 +102,7 @@ const taskSchema = z.object({ id: z.string(), type: z.string(), status: z.enum(T
 
 export function apiRoutes(deps: RouteDeps): Route[] {
   const { fireflow: ff, db, blobs } = deps;
-  const readTask = coalesced((id) => ff.store.get(id));
+  const readTask = coalesced((id) => ff.find(id));
 
   return [
     route({
@@ -115,7 +115,7 @@ export function apiRoutes(deps: RouteDeps): Route[] {
         const started = performance.now();
         try {
           await Promise.race([
-            ff.store.collection.doc('_healthz').get(),
+            ff.find('_healthz'),
             new Promise((_, reject) => setTimeout(() => reject(new Error('timed out after 5 s')), 5000).unref()),
           ]);
         } catch (error) {
@@ -131,7 +131,7 @@ export function apiRoutes(deps: RouteDeps): Route[] {
       auth: false,
       responses: { 200: { description: 'Prometheus text exposition format 0.0.4', contentType: 'text/plain' } },
       async handle() {
-        return { text: prometheusText(ff.metrics(), ff.store.writes) };
+        return { text: prometheusText(ff.metrics()) };
       },
     }),
     route({
@@ -208,7 +208,7 @@ export function apiRoutes(deps: RouteDeps): Route[] {
         const record = await ownAudio(db, caller, body.audioId);
         const owner = record.ownerUid ?? caller.uid;
         const taskId = body.idempotencyKey ? `process-${createHash('sha256').update(`${caller.uid}\n${body.idempotencyKey}`).digest('hex').slice(0, 40)}` : undefined;
-        let task = taskId ? await ff.store.get(taskId) : null;
+        let task = taskId ? await ff.find(taskId) : null;
         if (task && (task.params as { audioId?: string } | null)?.audioId !== body.audioId) {
           throw new ApiError('failed-precondition', 'this idempotency key was already used to process another audio');
         }

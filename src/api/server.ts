@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type express from 'express';
 import type { Fireflow } from '../fireflow.js';
+import { sharedIdentity } from '../core/errors.js';
 
 export interface ServeOptions {
   /** @default 8787 */
@@ -88,3 +89,5 @@ export async function serveApi(app: express.Express, fireflow: Fireflow, options
   }
   return { server, url: `http://${address.includes(':') ? `[${address}]` : address}:${bound}`, close };
 }
+
+sharedIdentity(UnsafeListenError, 'UnsafeListenError');

@@ -5,7 +5,7 @@ import { applyStaged } from '../core/store.js';
 import { z } from 'zod';
 import type { BlobStore } from '../blobs/blob-store.js';
 import { ID_PATTERN, ID_RULE } from '../core/ids.js';
-import { NotFoundError, StateError, TaskValidationError, formatIssues, zodIssues } from '../core/errors.js';
+import { NotFoundError, StateError, TaskValidationError, formatIssues, zodIssues, sharedIdentity } from '../core/errors.js';
 import { nullableTimestamp, taskErrorSchema, timestamp, type TaskError } from '../core/task.js';
 import { AUDIO_FORMATS, type AudioFormat } from '../media/probe.js';
 import { chunkPrefix, inspectChunks } from './reassemble.js';
@@ -277,3 +277,6 @@ export async function expireUploads(db: Firestore, blobs: BlobStore, options: { 
   }
   return expired;
 }
+
+sharedIdentity(AudioNotFoundError, 'AudioNotFoundError');
+sharedIdentity(AudioStateError, 'AudioStateError');

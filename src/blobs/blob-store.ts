@@ -1,4 +1,5 @@
 import { PassThrough, type Readable } from 'node:stream';
+import { sharedIdentity } from '../core/errors.js';
 
 export interface BlobInfo {
   key: string;
@@ -49,3 +50,5 @@ export function readWithNotFound(key: string, source: Readable, isMissing: (erro
   source.on('error', (error) => out.destroy(isMissing(error) ? new BlobNotFoundError(key) : error));
   return source.pipe(out);
 }
+
+sharedIdentity(BlobNotFoundError, 'BlobNotFoundError');

@@ -3,6 +3,7 @@ import { ApiCallError } from '../client/api.js';
 import { SignInError } from '../client/connect.js';
 import { WatchTaskError } from '../client/watch-task.js';
 import { UnsafeListenError } from '../api/server.js';
+import { sharedIdentity } from '../core/errors.js';
 
 /** A mistake in the command line or its input: wrong arguments, a missing or non-audio file. Exit 2. */
 export class BadInputError extends Error {
@@ -45,3 +46,6 @@ export function exitCodeOf(error: unknown): number {
   }
   return EXIT.failed;
 }
+
+sharedIdentity(BadInputError, 'BadInputError');
+sharedIdentity(InterruptedError, 'InterruptedError');

@@ -5,6 +5,7 @@ import type { Chunk } from '../text/chunk.js';
 import type { ConceptGraph } from '../text/graph.js';
 import type { Question } from '../text/questions.js';
 import type { Transcript } from '../transcribe/transcriber.js';
+import { sharedIdentity } from '../core/errors.js';
 
 /** An answer other than 2xx, with the API's error code (`invalid-argument`, `not-found`, …) and its message. */
 export class ApiCallError extends Error {
@@ -164,3 +165,5 @@ export interface AudioResults {
   chapters: Chapter[] | null;
   questions: Question[] | null;
 }
+
+sharedIdentity(ApiCallError, 'ApiCallError');

@@ -10,6 +10,7 @@ import {
   type User,
 } from 'firebase/auth';
 import { connectFirestoreEmulator, getFirestore, type Firestore } from 'firebase/firestore';
+import { sharedIdentity } from '../core/errors.js';
 
 /** What `GET /config.json` of a fireflow server answers. */
 export interface ClientConfig {
@@ -93,3 +94,5 @@ export async function connectClient(config: ClientConfig, options: { name?: stri
     throw new SignInError(`could not sign in as ${credentials?.email}: ${code ?? (error instanceof Error ? error.message : String(error))}`);
   }
 }
+
+sharedIdentity(SignInError, 'SignInError');

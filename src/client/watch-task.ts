@@ -2,6 +2,8 @@
 // app can bundle it (`import { watchTask } from 'fireflow/client'`).
 import { collection, doc, limit, onSnapshot, orderBy, query, Timestamp, where, type DocumentData, type Firestore, type FirestoreError, type Unsubscribe } from 'firebase/firestore';
 import { isId } from '../core/ids.js';
+import type { TaskError } from '../core/task.js';
+import { sharedIdentity } from '../core/errors.js';
 
 export const TASK_STATUSES = ['pending', 'running', 'completed', 'failed', 'cancelled'] as const;
 export type WatchedStatus = (typeof TASK_STATUSES)[number];
@@ -29,7 +31,8 @@ export interface WatchedTask {
   /** What the task was submitted with (an audio pipeline's `{ audioId }`). */
   params: Record<string, unknown> | null;
   attempt: number;
-  error: { name: string; message: string; retriable: boolean } | null;
+  /** With `cause` when the thrown error had one (see `TaskError`). */
+  error: TaskError | null;
   result: unknown;
   ownerUid: string | null;
   cancelRequested: boolean;
@@ -149,3 +152,5 @@ export function watchTasks(db: Firestore, filter: WatchTasksFilter, onChange: (t
   );
   return onSnapshot(q, (snap) => onChange(snap.docs.map((d) => toWatched(d.id, d.data()))), reportTo(onError, name));
 }
+
+sharedIdentity(WatchTaskError, 'WatchTaskError');

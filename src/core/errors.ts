@@ -1,6 +1,24 @@
 import type { z } from 'zod';
 
 /**
+ * Makes `instanceof cls` hold for instances made by another copy of this package — two versions installed side by
+ * side, or one bundled into a Cloud Function while a handler's module imports another — where the classes are
+ * different objects. Each class marks its prototype with `Symbol.for('fireflow:' + name)`, the same symbol in every
+ * copy, and `instanceof` looks for that marker. A subclass of it that is not marked itself (a user's) is checked the
+ * ordinary way. After Temporal's `SymbolBasedInstanceOfError`.
+ */
+export function sharedIdentity(cls: abstract new (...args: never[]) => Error, name: string): void {
+  const marker = Symbol.for(`fireflow:${name}`);
+  Object.defineProperty(cls.prototype, marker, { value: true });
+  Object.defineProperty(cls, Symbol.hasInstance, {
+    value(this: unknown, value: unknown): boolean {
+      if (this !== cls) return Function.prototype[Symbol.hasInstance].call(this, value);
+      return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[marker] === true;
+    },
+  });
+}
+
+/**
  * Outcomes a handler signals by throwing, and the errors the library itself raises.
  * Anything a handler throws that is not one of these is retried under the task's retry policy.
  */
@@ -195,3 +213,22 @@ export function zodIssues(error: z.ZodError, prefix = ''): FieldIssue[] {
     message: i.message,
   }));
 }
+
+for (const [cls, name] of [
+  [NonRetriableError, 'NonRetriableError'],
+  [RetryAfterError, 'RetryAfterError'],
+  [TaskCancelledError, 'TaskCancelledError'],
+  [TaskTimeoutError, 'TaskTimeoutError'],
+  [ShutdownError, 'ShutdownError'],
+  [LeaseLostError, 'LeaseLostError'],
+  [UnstorableError, 'UnstorableError'],
+  [ContentionError, 'ContentionError'],
+  [ActiveLimitError, 'ActiveLimitError'],
+  [TaskValidationError, 'TaskValidationError'],
+  [UnknownTaskTypeError, 'UnknownTaskTypeError'],
+  [NotFoundError, 'NotFoundError'],
+  [TaskNotFoundError, 'TaskNotFoundError'],
+  [StateError, 'StateError'],
+  [TaskStateError, 'TaskStateError'],
+  [MalformedTaskError, 'MalformedTaskError'],
+] as const) sharedIdentity(cls, name);

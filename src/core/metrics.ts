@@ -17,6 +17,8 @@ export interface MetricsSnapshot {
   /** ISO time the counters started. */
   since: string;
   byType: Record<string, { outcomes: Record<Outcome, number>; durationMs: DurationSummary }>;
+  /** Successful writes this process made to task documents, by kind (claim, heartbeat, finish, …). */
+  writes: Record<string, number>;
 }
 
 /** Recent durations kept per type for quantiles. */
@@ -47,7 +49,8 @@ export class Metrics {
     if (t.recent.length > RESERVOIR) t.recent.shift();
   }
 
-  snapshot(): MetricsSnapshot {
+  /** The counters now; `writes` comes from the store (its own counters). */
+  snapshot(writes: Readonly<Record<string, number>> = {}): MetricsSnapshot {
     const byType: MetricsSnapshot['byType'] = {};
     for (const [type, t] of this.types) {
       const sorted = [...t.recent].sort((a, b) => a - b);
@@ -64,6 +67,6 @@ export class Metrics {
         },
       };
     }
-    return { since: this.since.toISOString(), byType };
+    return { since: this.since.toISOString(), byType, writes: { ...writes } };
   }
 }

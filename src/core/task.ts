@@ -21,6 +21,15 @@ export interface TaskError {
   name: string;
   message: string;
   retriable: boolean;
+  /** What the thrown error's `cause` was, and its cause in turn (at most 3 deep); absent when it had none. */
+  cause?: ErrorCause;
+}
+
+/** An `Error.cause`, as stored: its name and message, and its own cause. */
+export interface ErrorCause {
+  name: string;
+  message: string;
+  cause?: ErrorCause;
 }
 
 /**
@@ -117,10 +126,13 @@ export interface Task {
 export const timestamp = z.instanceof(Timestamp).transform((t) => t.toDate());
 export const nullableTimestamp = timestamp.nullable().default(null);
 
+const errorCauseSchema: z.ZodType<ErrorCause> = z.lazy(() => z.object({ name: z.string(), message: z.string(), cause: errorCauseSchema.optional() }));
+
 export const taskErrorSchema = z.object({
   name: z.string(),
   message: z.string(),
   retriable: z.boolean(),
+  cause: errorCauseSchema.optional(),
 });
 
 const retryPolicySchema = z.object({

@@ -5,7 +5,7 @@ import type { Logger } from '../core/logger.js';
 import type { Outcome } from '../core/metrics.js';
 import { backoffDelayMs } from '../core/retry.js';
 import { isUnstorable, type ClaimOffer, type Claimed, type Lease, type StagedOp, type Versioned } from '../core/store.js';
-import { type Task, type TaskError } from '../core/task.js';
+import type { ErrorCause, Task, TaskError } from '../core/task.js';
 import { failedAttempt, type Holder, type HolderEvent } from '../core/transitions.js';
 import type { ExecutorRuntime } from './executor.js';
 import { storable } from '../core/values.js';
@@ -51,8 +51,26 @@ export interface AttemptResult {
 }
 
 function toTaskError(error: unknown, retriable: boolean): TaskError {
+  const cause = causeOf(error, 3);
+  return { ...described(error), retriable, ...(cause ? { cause } : {}) };
+}
+
+function described(error: unknown): { name: string; message: string } {
   const { name, message } = describeThrown(error);
-  return { name: name.slice(0, 200), message: message.slice(0, 4000), retriable };
+  return { name: name.slice(0, 200), message: message.slice(0, 4000) };
+}
+
+/** `error.cause` as stored, following the chain at most `depth` deep; undefined when there is none. */
+function causeOf(error: unknown, depth: number): ErrorCause | undefined {
+  let cause: unknown;
+  try {
+    cause = depth > 0 && typeof error === 'object' && error !== null ? (error as { cause?: unknown }).cause : undefined;
+  } catch {
+    return undefined; // a getter that throws: no cause to tell
+  }
+  if (cause === undefined || cause === null) return undefined;
+  const inner = causeOf(cause, depth - 1);
+  return { ...described(cause), ...(inner ? { cause: inner } : {}) };
 }
 
 /**
@@ -302,7 +320,7 @@ export class Attempt {
         return await this.write({ type: 'complete', ...reported, result: storable(value, 'result'), now: Date.now(), retentionMs }, this.staged);
       } catch (error) {
         if (!isUnstorable(error)) throw error;
-        thrown = new NonRetriableError(`the result or staged writes could not be stored: ${error instanceof Error ? error.message : String(error)}`);
+        thrown = new NonRetriableError(`the result or staged writes could not be stored: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
       }
     }
     const event = errorOutcome(this.task, reported, reason, thrown, Date.now(), retentionMs);

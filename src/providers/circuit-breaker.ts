@@ -1,4 +1,4 @@
-import { NonRetriableError, RetryAfterError, isAbortReason } from '../core/errors.js';
+import { NonRetriableError, RetryAfterError, isAbortReason, sharedIdentity } from '../core/errors.js';
 
 export interface CircuitBreakerOptions {
   /** Consecutive failures that open the circuit. @default 5 */
@@ -90,3 +90,5 @@ export class CircuitBreaker {
     }
   }
 }
+
+sharedIdentity(CircuitOpenError, 'CircuitOpenError');
