@@ -37,10 +37,10 @@ function deliveryData(raw: string): unknown {
 async function measure(name: string, db: Firestore, executor: ExecutorFactory, prepare?: (ff: ReturnType<typeof createFireflow>) => Promise<() => Promise<void>>, separateSubmitter = false) {
   const runs = new Map<string, number>();
   const noop = defineTask({ type: 'bench.noop', params: z.object({ i: z.number() }), run: async (_p, ctx) => void runs.set(ctx.taskId, (runs.get(ctx.taskId) ?? 0) + 1) });
-  const ff = createFireflow({ firestore: db, tasks: [noop], executor, logger: createLogger({ silent: true }) });
+  const ff = createFireflow({ db, tasks: [noop], executor, logger: createLogger({ silent: true }) });
   const stop = (await prepare?.(ff)) ?? (async () => undefined);
   await ff.start();
-  const submitter = separateSubmitter ? createFireflow({ firestore: db, tasks: [noop], logger: createLogger({ silent: true }) }) : ff;
+  const submitter = separateSubmitter ? createFireflow({ db, tasks: [noop], logger: createLogger({ silent: true }) }) : ff;
   const allWrites = () => [ff, ...(submitter === ff ? [] : [submitter])].flatMap((f) => Object.entries(f.store.writes));
   const total = () => allWrites().reduce((a, [, n]) => a + n, 0);
   const writesBefore = total();

@@ -37,7 +37,7 @@ async function throughput(label: string, producers: number): Promise<ThroughputR
   const submittedAt = new Float64Array(TASKS);
   const startedAt = new Float64Array(TASKS);
   const noop = defineTask({ type: 'noop', params: z.object({ i: z.number().int() }), run: (p) => void (startedAt[p.i] = performance.now()) });
-  const ff = createFireflow({ firestore: db, tasks: [noop], executor: inProcess({ concurrency: CONCURRENCY }) });
+  const ff = createFireflow({ db, tasks: [noop], executor: inProcess({ concurrency: CONCURRENCY }) });
   await ff.start();
   const completed = () => ff.metrics().byType.noop?.outcomes.completed ?? 0;
   let next = 0;
@@ -64,7 +64,7 @@ async function idleStart(count: number): Promise<{ startMs: number[]; writesPerT
   const db = freshFirestore('idle');
   let started = 0;
   const noop = defineTask({ type: 'noop', params: z.object({}), run: () => void (started = performance.now()) });
-  const ff = createFireflow({ firestore: db, tasks: [noop], executor: inProcess({ concurrency: CONCURRENCY }) });
+  const ff = createFireflow({ db, tasks: [noop], executor: inProcess({ concurrency: CONCURRENCY }) });
   await ff.start();
   const startMs: number[] = [];
   for (let i = 0; i < count; i++) {
@@ -96,7 +96,7 @@ async function progress(tasks: number, seconds: number, everyMs: number) {
       runSeconds.push((performance.now() - t0) / 1000);
     },
   });
-  const ff = createFireflow({ firestore: db, tasks: [chatty], executor: inProcess({ concurrency: tasks }) });
+  const ff = createFireflow({ db, tasks: [chatty], executor: inProcess({ concurrency: tasks }) });
   await ff.start();
   const latencies: number[] = [];
   const unsubscribe = ff.store.collection.where('status', '==', 'running').onSnapshot((snap) => {

@@ -65,7 +65,7 @@ async function pipelineScenario(scenario: string, transcriber: Transcriber, byte
   for (let i = 0; i < chunkCount; i++) await blobs.put(chunkKey(record.id, i), bytes.subarray(i * CHUNK_BYTES, (i + 1) * CHUNK_BYTES));
   await completeUpload(db, blobs, record.id);
 
-  const ff = createFireflow({ firestore: db, pipelines: [audioPipeline({ db, blobs, transcriber })], executor: inProcess() });
+  const ff = createFireflow({ db, pipelines: [audioPipeline({ db, blobs, transcriber })], executor: inProcess() });
   await ff.start();
   const writesBefore = documentWrites;
   const progressSeen = new Set<number>();

@@ -85,7 +85,7 @@ export async function run(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'fireflow-bench-text-'));
   const db = freshFirestore('text');
   const blobs = new FsBlobStore(join(dir, 'blobs'));
-  const ff = createFireflow({ firestore: db, pipelines: [audioPipeline({ db, blobs })], executor: inProcess({ discover: false }) });
+  const ff = createFireflow({ db, pipelines: [audioPipeline({ db, blobs })], executor: inProcess({ discover: false }) });
   try {
     await ff.start();
     const record = await createUpload(db, { contentType: 'audio/wav', chunkCount: 1, totalBytes: 1, sha256: '0'.repeat(64) }, { ownerUid: 'bench' });

@@ -16,7 +16,8 @@ import { PipelineRunner, stageTaskId } from './pipeline/runner.js';
 import { storable } from './core/values.js';
 
 export interface FireflowOptions<E extends Executor | undefined = Executor | undefined> {
-  firestore: Firestore;
+  /** The Firestore (firebase-admin) the tasks live in; named `db` as in every fireflow API that takes one. */
+  db: Firestore;
   /** Every task type this process may submit or run. */
   tasks?: ReadonlyArray<TaskDefinition<any, any>>;
   /**
@@ -62,7 +63,7 @@ const PIPELINE_OPTIONS = ['id', 'priority', 'ownerUid', 'stages', 'ownerLimit'];
  * The task system's front door: submit, cancel, retry and query tasks, and (with an executor) run them.
  *
  * @example
- * const ff = createFireflow({ firestore, tasks: [resize], executor: inProcess() });
+ * const ff = createFireflow({ db, tasks: [resize], executor: inProcess() });
  * await ff.start();
  * const id = await ff.submit('resize', { path: 'a.png' });
  */
@@ -83,7 +84,10 @@ export class Fireflow<E extends Executor | undefined = Executor | undefined> {
   private readonly retentionMs: number;
 
   constructor(options: FireflowOptions<E>) {
-    if (!options || typeof options.firestore?.collection !== 'function') throw new TypeError('firestore must be a Firestore instance from firebase-admin');
+    if (!options || typeof options.db?.collection !== 'function') {
+      const renamed = options && 'firestore' in options ? ' (the option is named db, not firestore)' : '';
+      throw new TypeError(`db must be a Firestore instance from firebase-admin, got ${typeof options?.db}${renamed}`);
+    }
     const tasks = options.tasks ?? [];
     if (!Array.isArray(tasks)) throw new TypeError(`tasks must be an array of defineTask() results, got ${JSON.stringify(options.tasks)}`);
     const pipelines = options.pipelines ?? [];
@@ -106,7 +110,7 @@ export class Fireflow<E extends Executor | undefined = Executor | undefined> {
     if (!Number.isFinite(this.retentionMs) || this.retentionMs <= 0) throw new TypeError(`retentionMs must be a number > 0, got ${JSON.stringify(options.retentionMs)}`);
     this.retryPolicies = options.retryPolicies ?? {};
     this.log = options.logger ?? createLogger();
-    this.store = new TaskStore(options.firestore, options.collection ?? TASKS_COLLECTION, (message) => this.log.warn(message), this.retentionMs);
+    this.store = new TaskStore(options.db, options.collection ?? TASKS_COLLECTION, (message) => this.log.warn(message), this.retentionMs);
     if (this.pipelines.size > 0) {
       this.runner = new PipelineRunner({
         store: this.store,

@@ -61,7 +61,7 @@ export async function startApi(
   const blobDir = await mkdtemp(join(tmpdir(), `fireflow-${name}-`));
   const blobs = new FsBlobStore(blobDir);
   const { pipelines, executor, ...apiOptions } = options;
-  const ff = createFireflow({ firestore: db, pipelines: pipelines?.(db, blobs) ?? [audioPipeline({ db, blobs })], logger: createLogger({ silent: true }), ...(executor ? { executor } : {}) });
+  const ff = createFireflow({ db, pipelines: pipelines?.(db, blobs) ?? [audioPipeline({ db, blobs })], logger: createLogger({ silent: true }), ...(executor ? { executor } : {}) });
   await ff.start();
   const auth = getAuth(authApp);
   const api = await serveApi(createApi({ fireflow: ff, db, blobs, authenticate: firebaseAuthenticator(auth), ...apiOptions }), ff, { port: 0, handleSignals: false });

@@ -21,7 +21,7 @@ it('SIGTERM finishes the request in flight, refuses new ones, releases the runni
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   const url = (await waitFor(() => /listening (\S+)/.exec(out)?.[1], 'the server to listen'))!;
 
-  const client = createFireflow({ firestore: db, tasks: [defineTask({ type: 'waits', params: z.object({}), run: () => null })] });
+  const client = createFireflow({ db, tasks: [defineTask({ type: 'waits', params: z.object({}), run: () => null })] });
   const id = await client.submit('waits', {});
   await waitFor(async () => (await client.get(id)).status === 'running', 'the server to run the task');
 

@@ -48,7 +48,7 @@ async function upload(bytes: Buffer, chunks: number, declared: { sha256?: string
 }
 
 async function worker(transcriber: Transcriber = new PocketsphinxTranscriber()): Promise<Fireflow> {
-  const ff = createFireflow({ firestore: db, pipelines: [audioPipeline({ db, blobs, transcriber })], executor: inProcess({ discover: false }) });
+  const ff = createFireflow({ db, pipelines: [audioPipeline({ db, blobs, transcriber })], executor: inProcess({ discover: false }) });
   cleanup.push(() => ff.shutdown());
   await ff.start();
   return ff;
@@ -198,7 +198,7 @@ describe('audio pipeline', () => {
   });
 
   it('refuses to process audio that does not exist or is already processing, and an incomplete upload names its missing chunks', async () => {
-    const ff = createFireflow({ firestore: db, pipelines: [audioPipeline({ db, blobs })] }); // submit-only
+    const ff = createFireflow({ db, pipelines: [audioPipeline({ db, blobs })] }); // submit-only
     await expect(ff.submit(AUDIO_PIPELINE, { audioId: 'nope' })).rejects.toThrow(AudioNotFoundError);
     const audioId = await upload(Buffer.alloc(3000, 1), 3, { skip: 1 });
     await expect(completeUpload(db, blobs, audioId)).rejects.toThrow(`cannot complete the upload of audio "${audioId}": chunk 1 of 3 missing`);
@@ -224,7 +224,7 @@ describe('audio pipeline', () => {
     });
     cleanup.push(() => child.kill('SIGKILL'));
     await once(child.stdout!, 'data');
-    const client = createFireflow({ firestore: db, pipelines: [audioPipeline({ db, blobs })] });
+    const client = createFireflow({ db, pipelines: [audioPipeline({ db, blobs })] });
     const id = await client.submit(AUDIO_PIPELINE, { audioId });
     const transcribeId = stageTaskId(id, 'transcribe');
     await waitFor(async () => {
@@ -235,7 +235,7 @@ describe('audio pipeline', () => {
     await once(child, 'exit');
 
     const survivor = createFireflow({
-      firestore: db,
+      db: db,
       pipelines: [audioPipeline({ db, blobs })],
       executor: inProcess({ id: 'survivor', sweepIntervalMs: 200, leaseMs: 1_500, discover: false }),
     });

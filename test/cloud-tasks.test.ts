@@ -19,7 +19,7 @@ afterAll(async () => {
 function setup(tasks: TaskDefinition<any, any>[]) {
   const queue = new RecordingQueue();
   const ff = createFireflow({
-    firestore: db,
+    db: db,
     tasks,
     executor: cloudTasks({ queues: queue, leaseMs: 2_000, progressIntervalMs: 0 }),
     retryPolicies: { standard: { baseDelayMs: 1_500, maxDelayMs: 1_500 } },
@@ -133,7 +133,7 @@ describe('Cloud Tasks executor', () => {
     });
     const queue = new RecordingQueue();
     const ff = createFireflow({
-      firestore: db,
+      db: db,
       tasks: [deaf],
       executor: cloudTasks({ queues: queue, leaseMs: 2_000, progressIntervalMs: 0, abortGraceMs: 300 }),
       retryPolicies: { standard: { baseDelayMs: 10, maxDelayMs: 10 } },
@@ -158,7 +158,7 @@ describe('Cloud Tasks executor', () => {
     });
     const { ff, queue, worker } = setup([waits]);
     // The API that cancels runs elsewhere: a client without an executor.
-    const client = createFireflow({ firestore: db, tasks: [waits], logger: createLogger({ silent: true }) });
+    const client = createFireflow({ db, tasks: [waits], logger: createLogger({ silent: true }) });
     const id = await ff.submit('ct.waits', {});
     await waitFor(() => queue.enqueued.length === 1, 'the enqueue');
     const delivery = worker.dispatch(queue.enqueued[0]!.data);

@@ -19,7 +19,7 @@ it('a task whose process is SIGKILLed is completed by another executor after its
   cleanup.push(() => void child.kill('SIGKILL'));
   await once(child.stdout!, 'data');
 
-  const client = createFireflow({ firestore: db, tasks: [defineTask({ type: 'crashy', params: z.object({ n: z.number() }), run: () => null })] });
+  const client = createFireflow({ db, tasks: [defineTask({ type: 'crashy', params: z.object({ n: z.number() }), run: () => null })] });
   const id = await client.submit('crashy', { n: 1 });
   await waitFor(async () => {
     const t = await client.get(id);
@@ -30,7 +30,7 @@ it('a task whose process is SIGKILLed is completed by another executor after its
 
   let survivorRuns = 0;
   const survivor = createFireflow({
-    firestore: db,
+    db: db,
     tasks: [defineTask({ type: 'crashy', params: z.object({ n: z.number() }), run: (_p, ctx) => ({ survivorRuns: ++survivorRuns, attempt: ctx.attempt }) })],
     executor: inProcess({ id: 'survivor', sweepIntervalMs: 200, leaseMs: 1_500 }),
   });

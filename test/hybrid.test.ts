@@ -31,7 +31,7 @@ const pipeline = definePipeline({
 function setup(sendRemote?: (t: { params: unknown }) => boolean) {
   const queue = new RecordingQueue();
   const ff = createFireflow({
-    firestore: emulatorFirestore('hybrid'),
+    db: emulatorFirestore('hybrid'),
     tasks: [light],
     pipelines: [pipeline],
     executor: hybrid({ local: inProcess({ progressIntervalMs: 0 }), remote: cloudTasks({ queues: queue }), remoteTypes: ['hy.heavy'], ...(sendRemote ? { sendRemote } : {}) }),
@@ -75,7 +75,7 @@ describe('hybrid executor', () => {
 
   it('refuses, at start-up, a remote type that is not registered', () => {
     expect(() =>
-      createFireflow({ firestore: emulatorFirestore('hybrid'), tasks: [light], executor: hybrid({ local: inProcess(), remote: cloudTasks({ queues: new RecordingQueue() }), remoteTypes: ['hy.nope'] }) }),
+      createFireflow({ db: emulatorFirestore('hybrid'), tasks: [light], executor: hybrid({ local: inProcess(), remote: cloudTasks({ queues: new RecordingQueue() }), remoteTypes: ['hy.nope'] }) }),
     ).toThrow('remoteTypes names unregistered task types "hy.nope"; registered: hy.light');
   });
 });

@@ -18,7 +18,7 @@ afterEach(async () => {
  */
 async function executor(tasks: TaskDefinition<any, any>[], options: InProcessOptions = {}, collection?: string): Promise<Fireflow> {
   const ff = createFireflow({
-    firestore: db,
+    db: db,
     tasks,
     ...(collection ? { collection } : {}),
     executor: inProcess({ discover: false, ...options }),
@@ -104,7 +104,7 @@ describe('retries', () => {
   it('a task whose timer fires before its runAfter waits again instead of being dropped', async () => {
     const noop = defineTask({ type: 'due-later', params: z.object({}), run: () => 'ran' });
     const ff = await executor([noop], { sweep: false });
-    const client = createFireflow({ firestore: db, tasks: [noop] });
+    const client = createFireflow({ db, tasks: [noop] });
     const id = await client.submit('due-later', {});
     const runAfter = Date.now() + 600;
     await withoutFaults(() => db.doc(`processing_tasks/${id}`).update({ runAfter: Timestamp.fromMillis(runAfter) }));
@@ -125,7 +125,7 @@ describe('retries', () => {
 
   it('a claim made before runAfter waits and claims, in the store every executor claims through; one due later is handed back', async () => {
     const noop = defineTask({ type: 'claimed-early', params: z.object({}), run: () => 'ran' });
-    const client = createFireflow({ firestore: db, tasks: [noop] });
+    const client = createFireflow({ db, tasks: [noop] });
     const [soon, later] = [await client.submit('claimed-early', {}), await client.submit('claimed-early', {})];
     const runAfter = Date.now() + 300;
     await withoutFaults(async () => {
@@ -146,13 +146,13 @@ describe('retries', () => {
 
   it('a claim whose commit landed but was answered with an error, then written over by a cancel request, still knows it holds the task', async () => {
     const noop = defineTask({ type: 'claimed-ambiguously', params: z.object({}), run: () => 'ran' });
-    const client = createFireflow({ firestore: db, tasks: [noop] });
+    const client = createFireflow({ db, tasks: [noop] });
     const id = await client.submit('claimed-ambiguously', {});
     // The same project through a client of its own whose claim commit is applied, then a cancel lands, then the claim
     // is answered UNKNOWN / DEADLINE_EXCEEDED / UNAVAILABLE: its writeToken is gone when the claimer looks.
     const faulty = secondClient(projectId);
     injectFaults(faulty, { commit: 0, read: 0, commitOnceWhere: (path) => path === `processing_tasks/${id}`, beforeChosenFault: async () => void (await client.cancel(id)) });
-    const claimer = createFireflow({ firestore: faulty, tasks: [noop] });
+    const claimer = createFireflow({ db: faulty, tasks: [noop] });
     const r = await claimer.store.claim(id, 'claimer', 10_000);
     // As stored now, so the attempt sees the cancel request at once.
     expect(r.claimed?.task).toMatchObject({ id, status: 'running', attempt: 1, cancelRequested: true });
@@ -170,7 +170,7 @@ describe('retries', () => {
     await first.shutdown();
     ran.length = 0;
     const faulty = secondClient(projectId);
-    const other = createFireflow({ firestore: db, tasks: [flaky] });
+    const other = createFireflow({ db, tasks: [flaky] });
     let claimedElsewhere = false;
     injectFaults(faulty, {
       commit: 0,
@@ -178,7 +178,7 @@ describe('retries', () => {
       commitOnceWhere: (path) => path === `processing_tasks/${id}`,
       beforeChosenFault: async () => void (claimedElsewhere = (await other.store.claim(id, 'other-executor', 60_000)).claimed !== null),
     });
-    const ff = createFireflow({ firestore: faulty, tasks: [flaky], executor: inProcess({ concurrency: 1, discover: false }) });
+    const ff = createFireflow({ db: faulty, tasks: [flaky], executor: inProcess({ concurrency: 1, discover: false }) });
     started.push(ff);
     await ff.start();
     expect(await ff.retry(id)).toMatchObject({ status: 'running', leaseOwner: 'other-executor', attempt: 2 });
@@ -207,7 +207,7 @@ describe('retries', () => {
 describe('cancel and timeout', () => {
   it('cancels a pending task at once', async () => {
     const never = defineTask({ type: 'never', params: z.object({}), run: () => 'ran' });
-    const client = createFireflow({ firestore: db, tasks: [never] });
+    const client = createFireflow({ db, tasks: [never] });
     const id = await client.submit('never', {});
     const t = await client.cancel(id);
     expect(t.status).toBe('cancelled');
@@ -216,7 +216,7 @@ describe('cancel and timeout', () => {
 
   it('a task the store itself finishes (a pending cancel) is kept for the instance’s retentionMs, like any other', async () => {
     const never = defineTask({ type: 'never-kept', params: z.object({}), run: () => 'ran' });
-    const client = createFireflow({ firestore: db, tasks: [never], retentionMs: 60_000 });
+    const client = createFireflow({ db, tasks: [never], retentionMs: 60_000 });
     const id = await client.submit('never-kept', {});
     const before = Date.now();
     await client.cancel(id);
@@ -240,7 +240,7 @@ describe('cancel and timeout', () => {
     const ff = await executor([long], { leaseMs: 60_000 });
     const id = await ff.submit('long', {});
     await gate.wait;
-    const other = createFireflow({ firestore: db, tasks: [long] }); // no executor: only Firestore connects them
+    const other = createFireflow({ db, tasks: [long] }); // no executor: only Firestore connects them
     expect((await other.cancel(id)).cancelRequested).toBe(true);
     const t = await settled(other, id, 10_000);
     expect(ff.store.writes.heartbeat).toBe(0);
@@ -291,7 +291,7 @@ describe('handlers that ignore their signal', () => {
     const next = await ff.submit('after-four', {});
     await waitFor(async () => (await Promise.all(deaf.map((id) => ff.get(id)))).every((t) => t.status === 'running'), 'four running');
     expect((await ff.get(next)).status).toBe('pending');
-    const other = createFireflow({ firestore: db, tasks: [stubborn('deaf')] });
+    const other = createFireflow({ db, tasks: [stubborn('deaf')] });
     await Promise.all(deaf.map((id) => other.cancel(id)));
     for (const id of deaf) expect(await settled(ff, id, 10_000)).toMatchObject({ status: 'cancelled', leaseOwner: null });
     expect(await settled(ff, next, 10_000)).toMatchObject({ status: 'completed' });
@@ -413,7 +413,7 @@ describe('progress and side effects', () => {
     expect(Object.keys(h.params as object)).toEqual(['b']);
     expect(Object.keys(h.result as object).sort()).toEqual(['kept', 'list', 'nested']);
     const bigParams = defineTask({ type: 'big-params', params: z.object({ n: z.bigint() }), run: () => null });
-    const client = createFireflow({ firestore: db, tasks: [bigParams] });
+    const client = createFireflow({ db, tasks: [bigParams] });
     await expect(client.submit('big-params', { n: 10n ** 30n })).rejects.toThrow(/params: params\.n is a BigInt/);
   });
 
@@ -499,7 +499,7 @@ describe('graceful shutdown', () => {
         },
       });
     const collection = 'shutdown_resume_tasks';
-    const first = createFireflow({ firestore: db, collection, tasks: [resumable('first')], executor: inProcess({ shutdownGraceMs: 200, discover: false, leaseMs: 60_000 }) });
+    const first = createFireflow({ db, collection, tasks: [resumable('first')], executor: inProcess({ shutdownGraceMs: 200, discover: false, leaseMs: 60_000 }) });
     await first.start();
     const id = await first.submit('resumable', {});
     await gate.wait;
@@ -517,7 +517,7 @@ describe('graceful shutdown', () => {
   it('hands back a task whose handler ignores the abort, so shutdown never hangs', async () => {
     const gate = latch();
     const stubborn = defineTask({ type: 'stubborn', params: z.object({}), run: async () => { gate.open(); await new Promise(() => {}); } });
-    const ff = createFireflow({ firestore: db, tasks: [stubborn], executor: inProcess({ shutdownGraceMs: 100, discover: false }) });
+    const ff = createFireflow({ db, tasks: [stubborn], executor: inProcess({ shutdownGraceMs: 100, discover: false }) });
     await ff.start();
     const id = await ff.submit('stubborn', {});
     await gate.wait;

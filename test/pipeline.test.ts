@@ -12,8 +12,8 @@ afterEach(async () => {
   await Promise.all(started.splice(0).map((f) => f.shutdown()));
 });
 
-async function start(options: Omit<FireflowOptions, 'firestore'>, executor = {}): Promise<Fireflow> {
-  const ff = createFireflow({ firestore: db, executor: inProcess({ discover: false, ...executor }), retryPolicies: { standard: { baseDelayMs: 20, maxDelayMs: 100 } }, ...options });
+async function start(options: Omit<FireflowOptions, 'db'>, executor = {}): Promise<Fireflow> {
+  const ff = createFireflow({ db, executor: inProcess({ discover: false, ...executor }), retryPolicies: { standard: { baseDelayMs: 20, maxDelayMs: 100 } }, ...options });
   started.push(ff);
   await ff.start();
   return ff;
@@ -205,7 +205,7 @@ describe('pipelines', () => {
       },
     });
     const ff = await start({ pipelines: [f.pipeline] }, {});
-    const slow = createFireflow({ firestore: db, pipelines: [f.pipeline] }); // submit-only: no executor
+    const slow = createFireflow({ db, pipelines: [f.pipeline] }); // submit-only: no executor
     const id = await ff.submit('cancel-pending', { n: 1 });
     const waiting = await waitFor(async () => {
       const b = await ff.store.get(stageTaskId(id, 'b'));
@@ -277,7 +277,7 @@ describe('pipelines', () => {
     const f = fixture(type, {});
     const quick = definePipeline({ type, params: z.object({ n: z.number() }), stages: f.pipeline.stages.map((s) => ({ ...s, hasOutput: undefined })), checkIntervalMs });
     const unaware = await start({ tasks: quick.stages.map((s) => s.task) });
-    const submitter = createFireflow({ firestore: db, pipelines: [quick] });
+    const submitter = createFireflow({ db, pipelines: [quick] });
     const id = await submitter.submit(type, { n: 1 });
     await sleep(300); // time for any executor that wrongly discovers it to claim it
     const child = await waitFor(() => unaware.store.get(stageTaskId(id, 'a')), 'stage a to exist');
@@ -292,7 +292,7 @@ describe('pipelines', () => {
     const faulty = emulatorFirestore('pipeline-ambiguous');
     const stats = injectFaults(faulty, { commit: 0, read: 0, commitOnceWhere: (path) => /^processing_tasks\/[^/]+\.b$/.test(path) });
     const { runs, pipeline } = fixture('ambiguous');
-    const ff = createFireflow({ firestore: faulty, pipelines: [pipeline], executor: inProcess({ discover: false }) });
+    const ff = createFireflow({ db: faulty, pipelines: [pipeline], executor: inProcess({ discover: false }) });
     started.push(ff);
     await ff.start();
     const done = await finished(ff, await ff.submit('ambiguous', { n: 1 }));
@@ -306,7 +306,7 @@ describe('pipelines', () => {
     const f = fixture('retry-ambiguous', { b: async () => { if (fail) throw new NonRetriableError('not yet'); return { b: 'ok' }; } });
     const once = defineTask({ type: 'retry-ambiguous.task', params: z.object({}), retry: 'no_retry', run: () => { if (fail) throw new Error('not yet'); return 'ok'; } });
     const faulty = secondClient(projectId);
-    const ff = createFireflow({ firestore: faulty, tasks: [once], pipelines: [f.pipeline], executor: inProcess({ discover: false }) });
+    const ff = createFireflow({ db: faulty, tasks: [once], pipelines: [f.pipeline], executor: inProcess({ discover: false }) });
     started.push(ff);
     await ff.start();
     const pipelineId = await ff.submit('retry-ambiguous', { n: 1 });

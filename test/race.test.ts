@@ -25,12 +25,12 @@ it('three executors on one store run each of 300 tasks exactly once', async () =
       },
     });
   for (const name of ['a', 'b', 'c']) {
-    const ff = createFireflow({ firestore: db, tasks: [work(name)], executor: inProcess({ id: `exec-${name}`, concurrency: 6 }) });
+    const ff = createFireflow({ db, tasks: [work(name)], executor: inProcess({ id: `exec-${name}`, concurrency: 6 }) });
     executors.push(ff);
     await ff.start();
   }
   // Submitted from every executor and from a client without one, so claims race both locally and via listeners.
-  const client = createFireflow({ firestore: db, tasks: [work('client')] });
+  const client = createFireflow({ db, tasks: [work('client')] });
   const submitters = [...executors, client];
   const ids = await Promise.all(Array.from({ length: 300 }, (_, i) => submitters[i % submitters.length]!.submit('work', { i })));
 

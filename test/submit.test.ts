@@ -22,7 +22,7 @@ async function docCount(): Promise<number> {
 }
 
 describe('submit: bad input writes nothing', () => {
-  const client = createFireflow({ firestore: db, tasks: [echo] });
+  const client = createFireflow({ db, tasks: [echo] });
 
   it('rejects an unknown task type, naming the registered ones', async () => {
     const before = await docCount();
@@ -67,7 +67,7 @@ describe('submit: bad input writes nothing', () => {
 
 describe('submit and query', () => {
   it('stores the parsed params, runs the task and records the result', async () => {
-    const ff = createFireflow({ firestore: db, tasks: [echo], executor: inProcess() });
+    const ff = createFireflow({ db, tasks: [echo], executor: inProcess() });
     running.push(ff);
     await ff.start();
     const id = await ff.submit('echo', { text: 'ab', times: 2 }, { ownerUid: 'u1' });
@@ -91,10 +91,10 @@ describe('submit and query', () => {
     // take it for someone else's and leave it to the lease sweep.
     const waits = defineTask({ type: 'created-ambiguously', params: z.object({}), run: (_p, ctx) => new Promise((_, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason))) });
     const faulty = secondClient(projectId);
-    const other = createFireflow({ firestore: db, tasks: [waits] });
+    const other = createFireflow({ db, tasks: [waits] });
     const id = 'created-ambiguously-1';
     injectFaults(faulty, { commit: 0, read: 0, commitOnceWhere: (path) => path === `processing_tasks/${id}`, beforeChosenFault: async () => void (await other.cancel(id)) });
-    const ff = createFireflow({ firestore: faulty, tasks: [waits], executor: inProcess({ discover: false, leaseMs: 60_000 }) });
+    const ff = createFireflow({ db: faulty, tasks: [waits], executor: inProcess({ discover: false, leaseMs: 60_000 }) });
     running.push(ff);
     await ff.start();
     expect(await ff.submit('created-ambiguously', {}, { id })).toBe(id);
@@ -119,7 +119,7 @@ describe('submit and query', () => {
       },
     });
     const faulty = secondClient(projectId);
-    const other = createFireflow({ firestore: db, tasks: [work] });
+    const other = createFireflow({ db, tasks: [work] });
     const id = 'claimed-elsewhere-1';
     let claimedElsewhere = false;
     injectFaults(faulty, {
@@ -128,7 +128,7 @@ describe('submit and query', () => {
       commitOnceWhere: (path) => path === `processing_tasks/${id}`,
       beforeChosenFault: async () => void (claimedElsewhere = (await other.store.claim(id, 'other-executor', 60_000)).claimed !== null),
     });
-    const ff = createFireflow({ firestore: faulty, tasks: [work], executor: inProcess({ concurrency: 1, discover: false }) });
+    const ff = createFireflow({ db: faulty, tasks: [work], executor: inProcess({ concurrency: 1, discover: false }) });
     running.push(ff);
     await ff.start();
     await ff.submit('claimed-elsewhere', { name: 'blocker' });
@@ -144,7 +144,7 @@ describe('submit and query', () => {
   });
 
   it('takes the definition instead of its name, with params typed by its schema', async () => {
-    const ff = createFireflow({ firestore: db, tasks: [echo], executor: inProcess() });
+    const ff = createFireflow({ db, tasks: [echo], executor: inProcess() });
     running.push(ff);
     await ff.start();
     const id = await ff.submit(echo, { text: 'ab', times: 2 });
@@ -161,7 +161,7 @@ describe('submit and query', () => {
   it('deduplicates by caller-chosen id: one document, one run', async () => {
     let runs = 0;
     const counted = defineTask({ type: 'counted', params: z.object({}), run: () => void runs++ });
-    const ff = createFireflow({ firestore: db, tasks: [counted], executor: inProcess() });
+    const ff = createFireflow({ db, tasks: [counted], executor: inProcess() });
     running.push(ff);
     await ff.start();
     const ids = await Promise.all(Array.from({ length: 5 }, () => ff.submit('counted', {}, { id: 'dedup-1' })));
@@ -183,7 +183,7 @@ describe('submit and query', () => {
         else order.push(p.name);
       },
     });
-    const ff = createFireflow({ firestore: db, tasks: [ordered], executor: inProcess({ concurrency: 1, discover: false }) });
+    const ff = createFireflow({ db, tasks: [ordered], executor: inProcess({ concurrency: 1, discover: false }) });
     running.push(ff);
     await ff.start();
     await ff.submit('ordered', { name: 'blocker' });
@@ -196,7 +196,7 @@ describe('submit and query', () => {
   });
 
   it('lists newest first with cursor pagination and counts with an aggregation', async () => {
-    const client = createFireflow({ firestore: db, tasks: [echo] });
+    const client = createFireflow({ db, tasks: [echo] });
     const ids: string[] = [];
     for (let i = 0; i < 7; i++) ids.push(await client.submit('echo', { text: `p${i}` }, { ownerUid: 'pager' }));
     const seen: string[] = [];
@@ -215,7 +215,7 @@ describe('submit and query', () => {
   });
 
   it('rejects bad list arguments clearly', async () => {
-    const client = createFireflow({ firestore: db, tasks: [echo] });
+    const client = createFireflow({ db, tasks: [echo] });
     await expect(client.list({}, { cursor: 'garbage!' })).rejects.toThrow(/cursor: not a cursor/);
     await expect(client.list({}, { cursor: Buffer.from('{"s":1}').toString('base64url') })).rejects.toThrow(TaskValidationError);
     await expect(client.list({}, { limit: 101 })).rejects.toThrow(/limit: must be a whole number from 1 to 100, got 101/);
@@ -225,7 +225,7 @@ describe('submit and query', () => {
   });
 
   it('reports a malformed document instead of trusting it', async () => {
-    const client = createFireflow({ firestore: db, tasks: [echo] });
+    const client = createFireflow({ db, tasks: [echo] });
     await withoutFaults(() => db.collection('processing_tasks').doc('broken').set({ type: 'echo', status: 'exploded', priority: 99, ownerUid: 'mal', createdAt: Timestamp.now() }));
     const error = await client.get('broken').catch((e: unknown) => e);
     expect(error).toBeInstanceOf(MalformedTaskError);

@@ -33,7 +33,7 @@ const brown = new Map(loadBrown().map((t) => [t.id, t.sentences]));
 const words = syntheticTranscript([...brown.get('ca01')!.slice(0, 40), ...brown.get('cj05')!.slice(0, 40)]);
 
 async function worker(text?: TextStageOptions): Promise<Fireflow> {
-  const ff = createFireflow({ firestore: db, pipelines: [audioPipeline({ db, blobs, text })], executor: inProcess({ discover: false }) });
+  const ff = createFireflow({ db, pipelines: [audioPipeline({ db, blobs, text })], executor: inProcess({ discover: false }) });
   started.push(ff);
   await ff.start();
   return ff;

@@ -35,7 +35,7 @@ const WORKERS: Record<QueueName, string> = { high: 'fireflowWorkerHigh', default
 const remoteTypes = (env.FIREFLOW_REMOTE_TYPES ?? 'audio.transcribe').split(',').map((s) => s.trim()).filter(Boolean);
 
 const fireflow = createFireflow({
-  firestore: db,
+  db: db,
   retryPolicies: parseRetryOverrides(env.FIREFLOW_RETRY_POLICIES),
   pipelines: [audioPipeline({ db, blobs, transcriber: createTranscriber(transcriberConfigFromEnv()), text: { questions: createQuestionGenerator(questionConfigFromEnv()) } })],
   executor: hybrid({

@@ -81,7 +81,7 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
   const dataDir = resolve(options.dataDir ?? process.env.FIREFLOW_DATA_DIR ?? '.fireflow/data');
   const blobs = new FsBlobStore(dataDir);
   const fireflow = createFireflow({
-    firestore: db,
+    db: db,
     pipelines: [audioPipeline({ db, blobs, transcriber: createTranscriber(transcriberConfigFromEnv()), text: { questions: createQuestionGenerator(questionConfigFromEnv()) } })],
     executor: inProcess(),
     ...(options.logger ? { logger: options.logger } : {}),

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { Heap } from '../executors/heap.js';
 import { resolveInProcessOptions } from '../executors/in-process.js';
+import { createFireflow } from '../fireflow.js';
 import { createTestContext } from './context.js';
 import { defineTask } from './define.js';
 import { RetryAfterError, TaskTimeoutError, UnstorableError } from './errors.js';
@@ -121,5 +122,12 @@ describe('what Firestore cannot store', () => {
     expect(storable({ x: shared, y: shared, z: undefined, list: [undefined, 2] }, 'result')).toEqual({ x: { s: 1 }, y: { s: 1 }, list: [null, 2] });
     const when = new Date(0);
     expect(storable({ when }, 'result').when).toBe(when);
+  });
+});
+
+describe('createFireflow options', () => {
+  it('names the db option when it is missing or given under its old name', () => {
+    expect(() => createFireflow({ firestore: {} } as never)).toThrow('db must be a Firestore instance from firebase-admin, got undefined (the option is named db, not firestore)');
+    expect(() => createFireflow({ db: 'x' } as never)).toThrow(/^db must be a Firestore instance from firebase-admin, got string$/);
   });
 });
