@@ -95,6 +95,14 @@ export function injectFaults(db: Firestore, options: FaultOptions): FaultStats {
   return stats;
 }
 
+/**
+ * Only one fault, at the first commit that writes task `taskId`: it is applied, then `between` runs (another writer
+ * gets in: a claim, a cancel), then the commit is answered with an error. The window an ambiguous commit leaves.
+ */
+export function faultAfterCommitTo(db: Firestore, taskId: string, between?: () => Promise<void>): FaultStats {
+  return injectFaults(db, { commit: 0, read: 0, commitOnceWhere: (path) => path === `processing_tasks/${taskId}`, ...(between ? { beforeChosenFault: between } : {}) });
+}
+
 /** `FIREFLOW_FAULTS=commit:0.1,read:0.05` → the options, or null when unset. Bad values throw, quoting them. */
 export function faultsFromEnv(value = process.env.FIREFLOW_FAULTS): FaultOptions | null {
   if (!value) return null;

@@ -2,7 +2,7 @@ import { Timestamp } from 'firebase-admin/firestore';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
 import { NonRetriableError, RetryAfterError, TaskStateError, createFireflow, defineTask, inProcess, writeInBatches, type AbortReason, type Fireflow, type InProcessOptions, type TaskDefinition } from '../src/index.js';
-import { injectFaults, withoutFaults } from './faulty-firestore.js';
+import { faultAfterCommitTo, withoutFaults } from './faulty-firestore.js';
 import { emulatorProject, latch, secondClient, sleep, waitFor } from './helpers.js';
 
 const { db, projectId } = emulatorProject('lifecycle');
@@ -151,7 +151,7 @@ describe('retries', () => {
     // The same project through a client of its own whose claim commit is applied, then a cancel lands, then the claim
     // is answered UNKNOWN / DEADLINE_EXCEEDED / UNAVAILABLE: its writeToken is gone when the claimer looks.
     const faulty = secondClient(projectId);
-    injectFaults(faulty, { commit: 0, read: 0, commitOnceWhere: (path) => path === `processing_tasks/${id}`, beforeChosenFault: async () => void (await client.cancel(id)) });
+    faultAfterCommitTo(faulty, id, async () => void (await client.cancel(id)));
     const claimer = createFireflow({ db: faulty, tasks: [noop] });
     const r = await claimer.store.claim(id, 'claimer', 10_000);
     // As stored now, so the attempt sees the cancel request at once.
@@ -172,12 +172,7 @@ describe('retries', () => {
     const faulty = secondClient(projectId);
     const other = createFireflow({ db, tasks: [flaky] });
     let claimedElsewhere = false;
-    injectFaults(faulty, {
-      commit: 0,
-      read: 0,
-      commitOnceWhere: (path) => path === `processing_tasks/${id}`,
-      beforeChosenFault: async () => void (claimedElsewhere = (await other.store.claim(id, 'other-executor', 60_000)).claimed !== null),
-    });
+    faultAfterCommitTo(faulty, id, async () => void (claimedElsewhere = (await other.store.claim(id, 'other-executor', 60_000)).claimed !== null));
     const ff = createFireflow({ db: faulty, tasks: [flaky], executor: inProcess({ concurrency: 1, discover: false }) });
     started.push(ff);
     await ff.start();

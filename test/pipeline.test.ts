@@ -3,7 +3,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { NonRetriableError, RetryAfterError, TaskStateError, TaskValidationError, createFireflow, definePipeline, defineTask, inProcess, stageTaskId, type Fireflow, type FireflowOptions, type PipelineOutcome, type Task } from '../src/index.js';
-import { injectFaults, withoutFaults } from './faulty-firestore.js';
+import { faultAfterCommitTo, injectFaults, withoutFaults } from './faulty-firestore.js';
 import { emulatorFirestore, emulatorProject, latch, secondClient, sleep, waitFor } from './helpers.js';
 
 const { db, projectId } = emulatorProject('pipeline');
@@ -316,7 +316,7 @@ describe('pipelines', () => {
     fail = false;
     // The pipeline's retry starts its next attempt at once; the task's is pending until an executor claims it.
     for (const [id, after] of [[pipelineId, { status: 'running', attempt: 2 }], [taskId, { status: 'pending', attempt: 1, error: null }]] as const) {
-      const stats = injectFaults(faulty, { commit: 0, read: 0, commitOnceWhere: (path) => path === `processing_tasks/${id}` });
+      const stats = faultAfterCommitTo(faulty, id);
       expect(await ff.retry(id)).toMatchObject(after);
       expect(stats.commitFaults).toBe(1);
       expect(await finished(ff, id)).toMatchObject({ status: 'completed', attempt: 2 });

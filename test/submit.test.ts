@@ -2,7 +2,7 @@ import { Timestamp } from 'firebase-admin/firestore';
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { MalformedTaskError, TaskNotFoundError, TaskValidationError, UnknownTaskTypeError, createFireflow, defineTask, inProcess, type Fireflow } from '../src/index.js';
-import { injectFaults, withoutFaults } from './faulty-firestore.js';
+import { faultAfterCommitTo, withoutFaults } from './faulty-firestore.js';
 import { emulatorProject, latch, secondClient, waitFor } from './helpers.js';
 
 const { db, projectId } = emulatorProject('submit');
@@ -93,7 +93,7 @@ describe('submit and query', () => {
     const faulty = secondClient(projectId);
     const other = createFireflow({ db, tasks: [waits] });
     const id = 'created-ambiguously-1';
-    injectFaults(faulty, { commit: 0, read: 0, commitOnceWhere: (path) => path === `processing_tasks/${id}`, beforeChosenFault: async () => void (await other.cancel(id)) });
+    faultAfterCommitTo(faulty, id, async () => void (await other.cancel(id)));
     const ff = createFireflow({ db: faulty, tasks: [waits], executor: inProcess({ discover: false, leaseMs: 60_000 }) });
     running.push(ff);
     await ff.start();
@@ -122,12 +122,7 @@ describe('submit and query', () => {
     const other = createFireflow({ db, tasks: [work] });
     const id = 'claimed-elsewhere-1';
     let claimedElsewhere = false;
-    injectFaults(faulty, {
-      commit: 0,
-      read: 0,
-      commitOnceWhere: (path) => path === `processing_tasks/${id}`,
-      beforeChosenFault: async () => void (claimedElsewhere = (await other.store.claim(id, 'other-executor', 60_000)).claimed !== null),
-    });
+    faultAfterCommitTo(faulty, id, async () => void (claimedElsewhere = (await other.store.claim(id, 'other-executor', 60_000)).claimed !== null));
     const ff = createFireflow({ db: faulty, tasks: [work], executor: inProcess({ concurrency: 1, discover: false }) });
     running.push(ff);
     await ff.start();
