@@ -185,6 +185,42 @@ describe('retries', () => {
     expect(await other.get(id)).toMatchObject({ status: 'running', leaseOwner: 'other-executor', attempt: 2 });
   });
 
+  it('ctx.step: a later attempt gets what an earlier one remembered; a manual retry starts a fresh run', async () => {
+    const calls: string[] = [];
+    let pollsFailUntil = 2;
+    const paid = (retry: TaskDefinition['retry']) =>
+      defineTask({
+        type: `paid-op-${typeof retry === 'string' ? retry : 'retried'}`,
+        params: z.object({}),
+        retry,
+        run: async (_p, ctx) => {
+          const op = await ctx.step('start-op', () => (calls.push(`start@${ctx.attempt}`), { name: `op-${ctx.attempt}` }));
+          const polled = await ctx.step('poll-op', () => {
+            calls.push(`poll@${ctx.attempt}`);
+            if (ctx.attempt < pollsFailUntil) throw new Error('not done yet');
+            return 'done';
+          });
+          return { op, polled };
+        },
+      });
+    const retried = paid({ maxRetries: 1, baseDelayMs: 5 });
+    const once = paid('no_retry');
+    const ff = await executor([retried, once]);
+    const a = await ff.submit(retried, {});
+    expect(await settled(ff, a)).toMatchObject({ status: 'completed', attempt: 2, result: { op: { name: 'op-1' }, polled: 'done' }, stepResults: { 'start-op': { name: 'op-1' }, 'poll-op': 'done' } });
+    expect(calls).toEqual(['start@1', 'poll@1', 'poll@2']);
+
+    calls.length = 0;
+    pollsFailUntil = 99;
+    const b = await ff.submit(once, {});
+    expect(await settled(ff, b)).toMatchObject({ status: 'failed', stepResults: { 'start-op': { name: 'op-1' } } });
+    pollsFailUntil = 2;
+    await ff.retry(b);
+    await waitFor(async () => (await ff.get(b)).status === 'completed', 'the manual retry');
+    expect(await ff.get(b)).toMatchObject({ attempt: 2, result: { op: { name: 'op-2' }, polled: 'done' } });
+    expect(calls).toEqual(['start@1', 'poll@1', 'start@2', 'poll@2']);
+  });
+
   it('a failed task can be retried on request under the same id', async () => {
     let fail = true;
     const once = defineTask({ type: 'fails-once', params: z.object({}), retry: 'no_retry', run: () => { if (fail) throw new Error('first'); return 'second'; } });

@@ -1,4 +1,4 @@
-import { MAX_STAGED_WRITES, type StagedWrites, type TaskContext } from './define.js';
+import { MAX_STAGED_WRITES, stepResult, type StagedWrites, type TaskContext } from './define.js';
 import { NonRetriableError, TaskCancelledError, type AbortReason } from './errors.js';
 import { recordingLogger, type RecordedLog } from './logger.js';
 import type { StagedOp } from './store.js';
@@ -39,26 +39,32 @@ export interface TestContext {
   logs: RecordedLog[];
   /** Writes the handler staged (what the executor would commit on success). */
   writes: StagedOp[];
+  /** What `ctx.step` remembered (with `stepResults` given: those too), by step id. */
+  stepResults: Record<string, unknown>;
+  /** The ids of the steps whose function ran in this context (not answered from `stepResults`). */
+  stepsRun: string[];
   /** Aborts `ctx.signal`, as a cancel would by default. */
   abort(reason?: AbortReason): void;
 }
 
 /**
- * A context for unit-testing a handler without Firestore: it records progress, logs and staged writes, and lets the
- * test abort the signal.
+ * A context for unit-testing a handler without Firestore: it records progress, logs, staged writes and step results,
+ * and lets the test abort the signal. `stepResults` plays a later attempt: those steps are answered, not run.
  *
  * @example
  * const t = createTestContext();
  * await myTask.run({ url: 'x' }, t.ctx);
  * expect(t.progress.at(-1)?.percent).toBe(100);
  */
-export function createTestContext(options: { taskId?: string; attempt?: number } = {}): TestContext {
+export function createTestContext(options: { taskId?: string; attempt?: number; stepResults?: Record<string, unknown> } = {}): TestContext {
   const controller = new AbortController();
   const progress: TestContext['progress'] = [];
   const logs: RecordedLog[] = [];
   const writes: StagedOp[] = [];
   const taskId = options.taskId ?? 'test-task';
   const attempt = options.attempt ?? 1;
+  const stepResults: Record<string, unknown> = { ...options.stepResults };
+  const stepsRun: string[] = [];
   const log = recordingLogger(logs, { taskId, attempt });
   return {
     ctx: {
@@ -71,10 +77,20 @@ export function createTestContext(options: { taskId?: string; attempt?: number }
       },
       log,
       writes: stagedWrites(writes),
+      async step<T>(id: string, fn: () => Promise<T> | T): Promise<T> {
+        if (Object.hasOwn(stepResults, id)) return stepResults[id] as T;
+        controller.signal.throwIfAborted();
+        stepsRun.push(id);
+        const result = stepResult(id, await fn(), stepResults);
+        stepResults[id] = result;
+        return result as T;
+      },
     },
     progress,
     logs,
     writes,
+    stepResults,
+    stepsRun,
     abort: (reason = new TaskCancelledError()) => controller.abort(reason),
   };
 }

@@ -1,5 +1,6 @@
 import type { DocumentReference, Timestamp } from 'firebase-admin/firestore';
 import type { z } from 'zod';
+import { NonRetriableError } from './errors.js';
 import type { Logger } from './logger.js';
 import type { RetrySpec } from './retry.js';
 import { DEFAULT_PRIORITY, MAX_PRIORITY, MIN_PRIORITY, QUEUE_NAMES, type QueueName } from './task.js';
@@ -39,6 +40,37 @@ export interface TaskContext {
    * never applies them twice and a failed attempt applies none of them.
    */
   writes: StagedWrites;
+  /**
+   * Runs `fn` once per run of the task and remembers its result in the task's document before returning it: a later
+   * attempt (after a crash, a failure, a shutdown) gets the remembered result back without calling `fn` again. For
+   * work that must not be repeated, e.g. starting a paid long-running operation: remember its name in one step, poll it
+   * in the next. Results are JSON values (what `JSON.stringify` makes of them, on the first attempt too), at most
+   * `MAX_STEP_BYTES` each and `MAX_STEP_RESULTS_BYTES` for a task. A manual `retry()` starts a fresh run. If the
+   * process dies after `fn` and before the result is stored, `fn` runs again: at least once, at most once remembered.
+   *
+   * @param id stable across attempts: 1–100 letters, digits, `_` or `-`.
+   */
+  step<T>(id: string, fn: () => Promise<T> | T): Promise<T>;
+}
+
+/** Largest result one `ctx.step` may remember, bytes of JSON. @default 64 KiB */
+export const MAX_STEP_BYTES = 64 * 1024;
+/** Largest total of a task's remembered step results, bytes of JSON (a task document holds 1 MiB). @default 512 KiB */
+export const MAX_STEP_RESULTS_BYTES = 512 * 1024;
+const STEP_ID = /^[A-Za-z0-9_-]{1,100}$/;
+
+/**
+ * The result a step remembers: `value` as JSON makes it. Throws a TypeError for a bad id, a `NonRetriableError` for
+ * a result too large (another attempt would make the same one).
+ */
+export function stepResult(id: string, value: unknown, remembered: Readonly<Record<string, unknown>>): unknown {
+  if (typeof id !== 'string' || !STEP_ID.test(id)) throw new TypeError(`a step id must be 1–100 letters, digits, _ or -, got ${JSON.stringify(id)}`);
+  const json = JSON.stringify(value ?? null) ?? 'null';
+  const bytes = Buffer.byteLength(json);
+  if (bytes > MAX_STEP_BYTES) throw new NonRetriableError(`step ${JSON.stringify(id)} returned ${bytes} bytes of JSON; a step remembers at most ${MAX_STEP_BYTES} (store large results elsewhere and return where)`);
+  const total = bytes + Buffer.byteLength(JSON.stringify(remembered));
+  if (total > MAX_STEP_RESULTS_BYTES) throw new NonRetriableError(`the task's step results would take ${total} bytes of JSON; at most ${MAX_STEP_RESULTS_BYTES}`);
+  return JSON.parse(json) as unknown;
 }
 
 export interface TaskDefinitionOptions<P extends z.ZodTypeAny, R> {

@@ -33,7 +33,7 @@ const FAILED_PRECONDITION = 9;
 const TRANSIENT = new Set([2, 4, 8, 10, 13, 14]);
 const TRANSIENT_RETRIES = 4;
 
-export const WRITE_KINDS = ['create', 'claim', 'heartbeat', 'finish', 'sweep', 'cancel', 'retry', 'release', 'advance'] as const;
+export const WRITE_KINDS = ['create', 'claim', 'heartbeat', 'step', 'finish', 'sweep', 'cancel', 'retry', 'release', 'advance'] as const;
 export type WriteKind = (typeof WRITE_KINDS)[number];
 
 /** A task together with the commit time of the version it was read from (the compare-and-set token). */
@@ -405,7 +405,7 @@ export class TaskStore {
    * was finished elsewhere.
    */
   async writeOwned(lease: Lease, event: HolderEvent, staged: readonly StagedOp[] = [], next?: ClaimOffer): Promise<OwnedWrite> {
-    const kind: WriteKind = event.type === 'heartbeat' ? 'heartbeat' : event.type === 'release' ? 'release' : 'finish';
+    const kind: WriteKind = event.type === 'heartbeat' ? 'heartbeat' : event.type === 'stepDone' ? 'step' : event.type === 'release' ? 'release' : 'finish';
     const change = heldWrite(event);
     const token = randomUUID();
     const now = Date.now();

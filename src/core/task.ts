@@ -120,6 +120,11 @@ export interface Task {
   ownerLimit: number | null;
   /** With `ownerLimit`: the owner's slot this run of the pipeline holds (`slots.ts`). */
   ownerSlot: number | null;
+  /**
+   * What `ctx.step(id, fn)` remembered in this run of the task, by step id: a later attempt gets these back instead of
+   * calling `fn` again. Cleared by a manual retry (a fresh run).
+   */
+  stepResults: Record<string, unknown> | null;
 }
 
 /** A stored Firestore Timestamp, read as a `Date`. */
@@ -186,6 +191,7 @@ export const taskDocumentSchema = z.object({
   stages: z.record(stageSchema).nullable().default(null),
   ownerLimit: z.number().int().min(1).nullable().default(null),
   ownerSlot: z.number().int().min(0).nullable().default(null),
+  stepResults: z.record(z.unknown()).nullable().default(null),
 });
 
 /** A task as `submit` first writes it: pending, no attempt yet. */
@@ -215,6 +221,7 @@ export function newTask(
     stages: null,
     ownerLimit: null,
     ownerSlot: null,
+    stepResults: null,
   };
 }
 

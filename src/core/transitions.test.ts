@@ -18,6 +18,7 @@ const reported = { holder, progress: 40, step: 'x' };
 const EVENTS: Record<string, TaskEvent> = {
   claim: { type: 'claim', owner: 'exec-b', leaseMs: 30_000, now: NOW, claimToken: 'c1' },
   heartbeat: { type: 'heartbeat', ...reported, leaseExpiresAt: NOW + 30_000 },
+  stepDone: { type: 'stepDone', ...reported, id: 'start-op', result: { op: 'o1' }, leaseExpiresAt: NOW + 30_000 },
   complete: { type: 'complete', ...reported, result: 7, now: NOW, retentionMs: 1_000 },
   fail: { type: 'fail', ...reported, error: { name: 'E', message: 'm', retriable: false }, now: NOW, retentionMs: 1_000 },
   retryLater: { type: 'retryLater', ...reported, error: { name: 'E', message: 'm', retriable: true }, runAfter: NOW + 5_000 },
@@ -32,6 +33,7 @@ const EVENTS: Record<string, TaskEvent> = {
 const TABLE: Record<string, Record<TaskStatus, string>> = {
   claim: { pending: 'running', running: '-', completed: '-', failed: '-', cancelled: '-' },
   heartbeat: { pending: '-', running: '=', completed: '-', failed: '-', cancelled: '-' },
+  stepDone: { pending: '-', running: '=', completed: '-', failed: '-', cancelled: '-' },
   complete: { pending: '-', running: 'completed', completed: '-', failed: '-', cancelled: '-' },
   fail: { pending: '-', running: 'failed', completed: '-', failed: '-', cancelled: '-' },
   retryLater: { pending: '-', running: 'pending', completed: '-', failed: '-', cancelled: '-' },
@@ -91,8 +93,16 @@ describe('the task state machine', () => {
     expect((transition(task('pending'), EVENTS.requestCancel!)!.expireAt as Timestamp).toMillis()).toBe(NOW + 1_000);
   });
 
-  it('gives a retried task a fresh budget of the policy’s attempts', () => {
-    expect(transition(task('failed', { attempt: 4, maxAttempts: 4, error: { name: 'E', message: 'm', retriable: false } }), EVENTS.retry!)).toMatchObject({ status: 'pending', maxAttempts: 8, error: null });
+  it('gives a retried task a fresh budget of the policy’s attempts, and a fresh run: no remembered steps', () => {
+    const failed = task('failed', { attempt: 4, maxAttempts: 4, error: { name: 'E', message: 'm', retriable: false }, stepResults: { a: 1 } });
+    expect(transition(failed, EVENTS.retry!)).toMatchObject({ status: 'pending', maxAttempts: 8, error: null, stepResults: null });
+  });
+
+  it('remembers a step under its own field path, leaving earlier ones alone', () => {
+    expect(transition(task('running'), EVENTS.stepDone!)).toMatchObject({ 'stepResults.start-op': { op: 'o1' }, progress: 40 });
+    // An automatic retry and a lost lease keep them: the run goes on.
+    expect(transition(task('running'), EVENTS.retryLater!)).not.toHaveProperty('stepResults');
+    expect(transition(task('running'), EVENTS.leaseExpired!)).not.toHaveProperty('stepResults');
   });
 
   it('resumes only a failed or cancelled pipeline, as its next attempt', () => {

@@ -44,6 +44,8 @@ interface Reported {
 export type HolderEvent =
   /** Progress, and the lease extended to `leaseExpiresAt` (ms). */
   | (Reported & { type: 'heartbeat'; leaseExpiresAt: number })
+  /** `ctx.step(id, …)` finished with `result` (a JSON value): remembered for later attempts; progress and lease as a heartbeat. */
+  | (Reported & { type: 'stepDone'; id: string; result: unknown; leaseExpiresAt: number })
   /** The handler returned `result` (already checked storable). */
   | (Reported & { type: 'complete'; result: unknown; now: number; retentionMs: number })
   /** The attempt failed for good: no attempts left, or not retriable. */
@@ -80,6 +82,7 @@ const held = (t: Task, h: Holder) => t.status === 'running' && t.leaseOwner === 
 export function transition(task: Task, event: TaskEvent): TaskWrite | null {
   switch (event.type) {
     case 'heartbeat':
+    case 'stepDone':
     case 'complete':
     case 'fail':
     case 'retryLater':
@@ -140,6 +143,9 @@ export function heldWrite(event: HolderEvent): TaskWrite {
   switch (event.type) {
     case 'heartbeat':
       return { ...reported, leaseExpiresAt: Timestamp.fromMillis(event.leaseExpiresAt) };
+    case 'stepDone':
+      // A field path of its own, so steps remembered by earlier attempts stay as they are.
+      return { ...reported, leaseExpiresAt: Timestamp.fromMillis(event.leaseExpiresAt), [`stepResults.${event.id}`]: event.result };
     case 'complete':
       return terminal('completed', { result: event.result, progress: 100, currentStep: event.step, error: null }, event.now, event.retentionMs);
     case 'fail':
@@ -182,6 +188,7 @@ export function retryWrite(t: Task): TaskWrite & Partial<Task> {
     completedAt: null,
     expireAt: null,
     progress: 0,
+    stepResults: null,
   };
 }
 

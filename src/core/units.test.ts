@@ -5,7 +5,7 @@ import { resolveInProcessOptions } from '../executors/in-process.js';
 import { createFireflow } from '../fireflow.js';
 import { createTestContext } from './context.js';
 import { defineTask } from './define.js';
-import { RetryAfterError, TaskTimeoutError, UnstorableError } from './errors.js';
+import { NonRetriableError, RetryAfterError, TaskTimeoutError, UnstorableError } from './errors.js';
 import { isUnstorable } from './store.js';
 import { backoffDelayMs, parseRetryOverrides, resolveRetryPolicy } from './retry.js';
 import { storable } from './values.js';
@@ -129,5 +129,29 @@ describe('createFireflow options', () => {
   it('names the db option when it is missing or given under its old name', () => {
     expect(() => createFireflow({ firestore: {} } as never)).toThrow('db must be a Firestore instance from firebase-admin, got undefined (the option is named db, not firestore)');
     expect(() => createFireflow({ db: 'x' } as never)).toThrow(/^db must be a Firestore instance from firebase-admin, got string$/);
+  });
+});
+
+describe('ctx.step in a test context', () => {
+  it('runs a step once, answers it from remembered results, and plays a later attempt from stepResults', async () => {
+    const t = createTestContext();
+    let calls = 0;
+    const start = () => t.ctx.step('start-op', () => ({ op: `op-${++calls}`, at: new Date(0) }));
+    expect(await start()).toEqual({ op: 'op-1', at: '1970-01-01T00:00:00.000Z' }); // a JSON value, as every attempt gets it
+    expect(await start()).toEqual({ op: 'op-1', at: '1970-01-01T00:00:00.000Z' });
+    expect(calls).toBe(1);
+    const later = createTestContext({ attempt: 2, stepResults: t.stepResults });
+    expect(await later.ctx.step('start-op', () => 'never')).toEqual({ op: 'op-1', at: '1970-01-01T00:00:00.000Z' });
+    expect(await later.ctx.step('poll', () => undefined)).toBeNull();
+    expect(later.stepsRun).toEqual(['poll']);
+  });
+
+  it('refuses a bad id, and a result too large to remember (for good: another attempt would make the same)', async () => {
+    const t = createTestContext();
+    await expect(t.ctx.step('a.b', () => 1)).rejects.toThrow('a step id must be 1–100 letters, digits, _ or -, got "a.b"');
+    await expect(t.ctx.step('big', () => 'x'.repeat(70 * 1024))).rejects.toThrow(NonRetriableError);
+    await expect(t.ctx.step('big', () => 'x'.repeat(70 * 1024))).rejects.toThrow(/returned 71682 bytes of JSON; a step remembers at most 65536/);
+    for (let i = 0; i < 8; i++) await t.ctx.step(`part-${i}`, () => 'y'.repeat(60 * 1024));
+    await expect(t.ctx.step('one-more', () => 'z'.repeat(60 * 1024))).rejects.toThrow(/would take \d+ bytes of JSON; at most 524288/);
   });
 });

@@ -1,5 +1,5 @@
 import { checkProgress, stagedWrites } from '../core/context.js';
-import type { TaskContext, TaskDefinition } from '../core/define.js';
+import { stepResult, type TaskContext, type TaskDefinition } from '../core/define.js';
 import { formatIssues, LeaseLostError, NonRetriableError, RetryAfterError, ShutdownError, TaskCancelledError, TaskTimeoutError, type AbortReason, zodIssues } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { Outcome } from '../core/metrics.js';
@@ -13,7 +13,7 @@ import { storable } from '../core/values.js';
 const FINAL: Record<Outcome, boolean> = { completed: true, failed: true, cancelled: true, retried: false, released: false, lost: false };
 
 /** The outcome each holder event records (metrics, logs, `DispatchOutcome`). */
-const OUTCOME: Record<Exclude<HolderEvent['type'], 'heartbeat'>, Outcome> = { complete: 'completed', fail: 'failed', cancelled: 'cancelled', retryLater: 'retried', release: 'released' };
+const OUTCOME: Record<Exclude<HolderEvent['type'], 'heartbeat' | 'stepDone'>, Outcome> = { complete: 'completed', fail: 'failed', cancelled: 'cancelled', retryLater: 'retried', release: 'released' };
 
 /**
  * How an attempt that did not complete ends, from why its signal aborted (if it did) and what the handler threw:
@@ -21,7 +21,7 @@ const OUTCOME: Record<Exclude<HolderEvent['type'], 'heartbeat'>, Outcome> = { co
  * (a timeout is retriable; `NonRetriableError` is not; `RetryAfterError` sets the delay, the policy's backoff
  * otherwise). Pure: the attempt writes what this returns.
  */
-export function errorOutcome(task: Task, reported: { holder: Holder; progress: number; step: string | null }, reason: unknown, thrown: unknown, now: number, retentionMs: number): Exclude<HolderEvent, { type: 'heartbeat' | 'complete' }> {
+export function errorOutcome(task: Task, reported: { holder: Holder; progress: number; step: string | null }, reason: unknown, thrown: unknown, now: number, retentionMs: number): Exclude<HolderEvent, { type: 'heartbeat' | 'stepDone' | 'complete' }> {
   if (reason instanceof ShutdownError) return { type: 'release', ...reported };
   if (reason instanceof TaskCancelledError) return { type: 'cancelled', ...reported, now, retentionMs };
   const error = reason instanceof TaskTimeoutError ? reason : thrown;
@@ -113,7 +113,9 @@ export class Attempt {
   private readonly staged: StagedOp[] = [];
   private readonly log: Logger;
   private percent: number;
-  private step: string | null;
+  private currentStep: string | null;
+  /** What `ctx.step` remembered, this attempt's and earlier ones' (from the claimed task). */
+  private readonly stepResults: Record<string, unknown>;
   private dirty = false;
   private lastWriteAt = 0;
   /** When the lease this attempt last wrote runs out, ms on this machine's clock. */
@@ -139,7 +141,8 @@ export class Attempt {
   ) {
     this.leaseExpiresAt = task.leaseExpiresAt?.getTime() ?? Date.now();
     this.percent = task.progress;
-    this.step = task.currentStep;
+    this.currentStep = task.currentStep;
+    this.stepResults = { ...(task.stepResults ?? {}) };
     this.log = runtime.log.child({ taskId: task.id, type: task.type, attempt: lease.attempt });
     this.done = this.run();
   }
@@ -192,13 +195,52 @@ export class Attempt {
       progress: (percent, step) => {
         checkProgress(percent, step);
         this.percent = Math.round(percent * 10) / 10;
-        if (step !== undefined) this.step = step;
+        if (step !== undefined) this.currentStep = step;
         this.dirty = true;
         this.scheduleFlush();
       },
       log: this.log,
       writes: stagedWrites(this.staged),
+      step: async <T>(id: string, fn: () => Promise<T> | T): Promise<T> => {
+        if (Object.hasOwn(this.stepResults, id)) return this.stepResults[id] as T;
+        this.controller.signal.throwIfAborted();
+        const result = stepResult(id, await fn(), this.stepResults);
+        await this.rememberStep(id, result);
+        return result as T;
+      },
     };
+  }
+
+  /**
+   * Stores a step's result under the lease, as one of this attempt's serialised writes (with progress and a lease
+   * extension), before `ctx.step` returns it. A lost lease or a finished attempt refuses: the result is not ours to keep.
+   */
+  private async rememberStep(id: string, result: unknown): Promise<void> {
+    while (this.inFlight) await this.inFlight;
+    if (this.finishing) throw this.controller.signal.reason ?? new LeaseLostError('the attempt has ended');
+    clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    this.dirty = false;
+    this.lastWriteAt = Date.now();
+    const expiresAt = Date.now() + this.options.leaseMs;
+    const write = this.runtime.store.writeOwned(this.lease, { type: 'stepDone', holder: this.lease, progress: this.percent, step: this.currentStep, id, result, leaseExpiresAt: expiresAt });
+    this.inFlight = write.then(
+      () => undefined,
+      () => undefined,
+    );
+    try {
+      const r = await write;
+      if (r.lost) {
+        this.abort(new LeaseLostError());
+        throw new LeaseLostError();
+      }
+      this.leaseExpiresAt = expiresAt;
+      this.stepResults[id] = result;
+      if (r.cancelRequested) this.abort(new TaskCancelledError());
+    } finally {
+      this.inFlight = null;
+      if (this.dirty) this.scheduleFlush();
+    }
   }
 
   private scheduleFlush(): void {
@@ -215,7 +257,7 @@ export class Attempt {
     this.dirty = false;
     this.lastWriteAt = Date.now();
     const expiresAt = Date.now() + this.options.leaseMs;
-    const { percent, step } = this;
+    const { percent, currentStep: step } = this;
     this.inFlight = this.runtime.store
       .writeOwned(this.lease, { type: 'heartbeat', holder: this.lease, progress: percent, step, leaseExpiresAt: expiresAt })
       .then(async (r) => {
@@ -313,7 +355,7 @@ export class Attempt {
       this.log.warn('lease lost; the outcome of this attempt is discarded', { ok });
       return { outcome: 'lost' };
     }
-    const reported = { holder: this.lease, progress: this.percent, step: this.step };
+    const reported = { holder: this.lease, progress: this.percent, step: this.currentStep };
     const { retentionMs } = this.runtime;
     if (ok) {
       try {
@@ -330,7 +372,7 @@ export class Attempt {
   }
 
   /** Writes the outcome under the lease; a lost lease discards it. */
-  private async write(event: Exclude<HolderEvent, { type: 'heartbeat' }>, staged: readonly StagedOp[] = []): Promise<AttemptResult> {
+  private async write(event: Exclude<HolderEvent, { type: 'heartbeat' | 'stepDone' }>, staged: readonly StagedOp[] = []): Promise<AttemptResult> {
     const outcome = OUTCOME[event.type];
     // Taken once: a completion Firestore refuses is rewritten as a failure with the same offer.
     if (outcome !== 'released' && this.offer === undefined) this.offer = this.takeNext?.() ?? null;
@@ -343,8 +385,20 @@ export class Attempt {
     }
     this.log.debug('attempt finished', { outcome });
     if (event.type !== 'retryLater') return { outcome, handoff };
-    // The retried task as written, to run again here when due.
-    const pending: Task = { ...this.task, status: 'pending', runAfter: new Date(event.runAfter), leaseOwner: null, leaseExpiresAt: null, error: event.error, attempt: this.lease.attempt };
+    // The retried task as stored now — with what this attempt wrote (progress, step results), or the next claim, made
+    // against this version, would start from the task as it was claimed.
+    const pending: Task = {
+      ...this.task,
+      status: 'pending',
+      runAfter: new Date(event.runAfter),
+      leaseOwner: null,
+      leaseExpiresAt: null,
+      error: event.error,
+      attempt: this.lease.attempt,
+      progress: event.progress,
+      currentStep: event.step,
+      stepResults: Object.keys(this.stepResults).length ? { ...this.stepResults } : this.task.stepResults,
+    };
     return { outcome, handoff, next: { task: pending, updateTime: this.lease.updateTime } };
   }
 }
