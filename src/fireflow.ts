@@ -10,7 +10,7 @@ import { resolveRetryPolicy, type RetryOverrides } from './core/retry.js';
 import { TaskStore, type Created, type ListOptions, type TaskPage } from './core/store.js';
 import { TASKS_COLLECTION, newTask, type QueueName, type Task } from './core/task.js';
 import { DEFAULT_RETENTION_MS, IS_TERMINAL, TASK_STATUSES, claimedAtCreation } from './core/transitions.js';
-import { sweepOnce, type Executor, type ExecutorFactory, type ExecutorRuntime } from './executors/executor.js';
+import { sweepOnce, type Executor, type ExecutorFactory, type ExecutorRuntime, type Reservation } from './executors/executor.js';
 import type { PipelineDefinition } from './pipeline/define.js';
 import { PipelineRunner, stageTaskId } from './pipeline/runner.js';
 import { storable } from './core/values.js';
@@ -82,6 +82,8 @@ export class Fireflow<E extends Executor | undefined = Executor | undefined> {
   private readonly metricsRecorder = new Metrics();
   private readonly retryPolicies: RetryOverrides;
   private readonly retentionMs: number;
+  /** Submits per owner whose turn is taken and whose task is not written yet (`takeTurn`). */
+  private readonly turnsInFlight = new Map<string | null, number>();
 
   constructor(options: FireflowOptions<E>) {
     if (!options || typeof options.db?.collection !== 'function') {
@@ -222,6 +224,35 @@ export class Fireflow<E extends Executor | undefined = Executor | undefined> {
       retryPolicy: resolveRetryPolicy((def as TaskDefinition).retry, this.retryPolicies),
     });
     const reservation = this.executor?.reserve(task.queue, task.type);
+    // Created running, the task never waits in the pending order; otherwise it takes its owner's next turn.
+    const turn = reservation ? null : this.takeTurn(task.ownerUid);
+    try {
+      if (turn) task.turn = await turn.value;
+      return await this.write(id, task, reservation);
+    } finally {
+      turn?.done();
+    }
+  }
+
+  /**
+   * The turn of an owner's next pending task: 1 + its pending tasks, plus this process's submits of that owner still
+   * in flight (counted, not yet written), so concurrent submits take successive turns. Call `done` once written.
+   */
+  private takeTurn(owner: string | null): { value: Promise<number>; done: () => void } {
+    const ahead = this.turnsInFlight.get(owner) ?? 0;
+    this.turnsInFlight.set(owner, ahead + 1);
+    return {
+      value: this.store.nextTurn(owner).then((next) => next + ahead),
+      done: () => {
+        const left = (this.turnsInFlight.get(owner) ?? 1) - 1;
+        if (left > 0) this.turnsInFlight.set(owner, left);
+        else this.turnsInFlight.delete(owner);
+      },
+    };
+  }
+
+  /** Writes a validated task (claimed when `reservation` is set) and hands it to the executor. */
+  private async write(id: string, task: Omit<Task, 'createdAt' | 'updatedAt'>, reservation: Reservation | undefined): Promise<string> {
     const { id: _id, ...doc } = task;
     const now = Date.now();
     const stored: Record<string, unknown> = reservation ? { ...doc, ...claimedAtCreation(reservation.owner, reservation.leaseMs, now) } : doc;

@@ -38,14 +38,21 @@ export function countQuerySpec(filter: TaskFilter): QuerySpec {
   return { equals: LIST_FILTER_FIELDS.filter((f) => filter[f] !== undefined), orderBy: [] };
 }
 
-/** What executors watch: pending work, highest priority first, oldest first within a priority. */
+/**
+ * What executors watch: pending work, highest priority first; within a priority, owners take turns (`Task.turn`),
+ * oldest first within a turn.
+ */
 export const PENDING_QUERY: QuerySpec = {
   equals: ['status'],
   orderBy: [
     ['priority', 'desc'],
+    ['turn', 'asc'],
     ['createdAt', 'asc'],
   ],
 };
+
+/** One owner's pending tasks, counted for the turn of its next one: equality only, served by single-field indexes. */
+export const OWNER_PENDING_QUERY: QuerySpec = { equals: ['status', 'ownerUid'], orderBy: [] };
 
 /** What the sweep looks for: running tasks whose lease ran out. */
 export const EXPIRED_LEASE_QUERY: QuerySpec = {

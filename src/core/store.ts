@@ -15,6 +15,7 @@ import { isId, isReservedId } from './ids.js';
 import { MalformedTaskError, TaskNotFoundError, TaskStateError, TaskValidationError, UnstorableError } from './errors.js';
 import {
   EXPIRED_LEASE_QUERY,
+  OWNER_PENDING_QUERY,
   PENDING_QUERY,
   applyEquals,
   applyOrder,
@@ -569,6 +570,12 @@ export class TaskStore {
       if (created instanceof Timestamp) page.nextCursor = encodeCursor(created, last.id);
     }
     return page;
+  }
+
+  /** The turn an owner's next task gets: 1 + its pending tasks now (`ownerUid` null: the tasks without an owner). */
+  async nextTurn(ownerUid: string | null): Promise<number> {
+    const query = applyEquals(this.collection, OWNER_PENDING_QUERY, { status: 'pending', ownerUid });
+    return (await retryTransient(() => query.count().get())).data().count + 1;
   }
 
   async count(filter: TaskFilter = {}): Promise<number> {

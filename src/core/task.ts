@@ -125,6 +125,12 @@ export interface Task {
    * calling `fn` again. Cleared by a manual retry (a fresh run).
    */
   stepResults: Record<string, unknown> | null;
+  /**
+   * Its owner's round when it was submitted: 1 + the owner's pending tasks then (tasks without an owner count as one
+   * owner). Pending work runs by priority, then turn, then age, so owners take turns: one owner's backlog delays
+   * another's new task by about one task, not by the backlog.
+   */
+  turn: number;
 }
 
 /** A stored Firestore Timestamp, read as a `Date`. */
@@ -192,6 +198,7 @@ export const taskDocumentSchema = z.object({
   ownerLimit: z.number().int().min(1).nullable().default(null),
   ownerSlot: z.number().int().min(0).nullable().default(null),
   stepResults: z.record(z.unknown()).nullable().default(null),
+  turn: z.number().int().min(1).default(1),
 });
 
 /** A task as `submit` first writes it: pending, no attempt yet. */
@@ -222,6 +229,7 @@ export function newTask(
     ownerLimit: null,
     ownerSlot: null,
     stepResults: null,
+    turn: 1,
   };
 }
 

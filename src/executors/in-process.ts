@@ -38,6 +38,12 @@ export interface InProcessOptions {
    * cost grows with its window on every write to the collection. @default 20
    */
   discoverWindow?: number;
+  /**
+   * While busy (the listener is off: a local backlog), how often to read the first `discoverWindow` pending tasks
+   * once, in ms, so work that ranks ahead of the backlog — another owner's turn, a higher priority — waits about one
+   * task plus this, not the whole backlog. @default 1_000
+   */
+  discoverIntervalMs?: number;
   /** This executor's lease owner id. @default `${hostname}:${pid}:${random}` */
   id?: string;
 }
@@ -52,6 +58,7 @@ export interface ResolvedInProcessOptions {
   abortGraceMs: number;
   discover: boolean;
   discoverWindow: number;
+  discoverIntervalMs: number;
   id: string;
 }
 
@@ -109,6 +116,7 @@ export function resolveInProcessOptions(options: InProcessOptions = {}): Resolve
     abortGraceMs: positive('abortGraceMs', options.abortGraceMs, 2_000, 0),
     discover: flag('discover', options.discover, true),
     discoverWindow: wholeConcurrency('discoverWindow', options.discoverWindow, 20),
+    discoverIntervalMs: positive('discoverIntervalMs', options.discoverIntervalMs, 1_000, 10),
     id,
   };
 }
@@ -120,17 +128,20 @@ interface Entry {
   fromListener: boolean;
 }
 
+/** The pending query's order (`PENDING_QUERY`): priority, then the owner's turn, then age; then arrival here. */
 const runsBefore = (a: Entry, b: Entry): boolean => {
   const ta = a.v.task;
   const tb = b.v.task;
   if (ta.priority !== tb.priority) return ta.priority > tb.priority;
+  if (ta.turn !== tb.turn) return ta.turn < tb.turn;
   const ca = ta.createdAt.getTime();
   const cb = tb.createdAt.getTime();
   return ca !== cb ? ca < cb : a.seq < b.seq;
 };
 
 /**
- * Runs tasks in this process: highest priority first, FIFO within a priority, per-queue concurrency. Claims are
+ * Runs tasks in this process: highest priority first; within a priority, owners take turns (`Task.turn`), oldest
+ * first within a turn; per-queue concurrency. Claims are
  * compare-and-set writes, so any number of executors may share one collection; a lease sweep recovers the tasks of
  * executors that died.
  */
@@ -146,6 +157,8 @@ export class InProcessExecutor implements Executor {
   private readonly afterAttempt = new Map<string, { v: Versioned; fromListener: boolean }>();
   private discovery: (() => void) | undefined;
   private discoveryLinger: NodeJS.Timeout | undefined;
+  /** While busy: re-reads the top of the pending order every `discoverIntervalMs` (the listener is off then). */
+  private rescan: NodeJS.Timeout | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
   private sweeping: Promise<void> | null = null;
   private seq = 0;
@@ -186,6 +199,7 @@ export class InProcessExecutor implements Executor {
     const backlog = QUEUE_NAMES.some((q) => this.queues[q].ready.size > 0);
     const spare = QUEUE_NAMES.some((q) => this.queues[q].active < this.options.concurrency[q]);
     const wanted = this.state === 'running' && spare && !backlog;
+    this.updateRescan(this.state === 'running' && backlog);
     if (wanted) {
       clearTimeout(this.discoveryLinger);
       this.discoveryLinger = undefined;
@@ -199,6 +213,35 @@ export class InProcessExecutor implements Executor {
         this.updateDiscovery();
       }, DISCOVERY_LINGER_MS);
     }
+  }
+
+  /**
+   * Busy executors do not listen (see above), so a task that ranks ahead of their backlog — another owner's turn, a
+   * higher priority — would wait behind all of it. A one-shot read of the pending order's head, once per interval
+   * while a backlog lasts, costs a query a second and nothing per write.
+   */
+  private updateRescan(busy: boolean): void {
+    if (!busy || !this.options.discover || this.options.discoverWindow === 0) {
+      clearInterval(this.rescan);
+      this.rescan = undefined;
+      return;
+    }
+    if (this.rescan) return;
+    let reading = false;
+    this.rescan = setInterval(() => {
+      if (reading) return;
+      reading = true;
+      this.runtime.store
+        .pending(this.options.discoverWindow)
+        .then((head) => {
+          for (const v of head) this.add(v, false);
+        })
+        .catch((error: unknown) => this.runtime.log.warn('reading the pending tasks failed; will try again', { error: String(error) }))
+        .finally(() => {
+          reading = false;
+        });
+    }, this.options.discoverIntervalMs);
+    this.rescan.unref();
   }
 
   private subscribePending(): void {
@@ -216,6 +259,8 @@ export class InProcessExecutor implements Executor {
   }
 
   private stopDiscovery(): void {
+    clearInterval(this.rescan);
+    this.rescan = undefined;
     clearTimeout(this.discoveryLinger);
     this.discoveryLinger = undefined;
     this.discovery?.();

@@ -294,10 +294,12 @@ export class PipelineRunner implements PipelineHooks {
     const batch: Batch = { staged: [] };
     const st = step.stageTask;
     if (st?.kind === 'create') {
-      const { id: taskId, ...doc } = st.task;
+      // A stage waits its owner's turn like any task (pending, behind the owner's other pending work).
+      const task = { ...st.task, turn: await store.nextTurn(st.task.ownerUid) };
+      const { id: taskId, ...doc } = task;
       const { op, token } = store.creation(taskId, doc);
       batch.staged.push(op);
-      batch.start = { task: { ...st.task, writeToken: token }, at: batch.staged.length };
+      batch.start = { task: { ...task, writeToken: token }, at: batch.staged.length };
     } else if (st?.kind === 'update') {
       const data = { ...st.write, updatedAt: FieldValue.serverTimestamp(), writeToken: randomUUID() };
       batch.staged.push({ op: 'update', ref: store.ref(st.child.task.id), data, lastUpdateTime: st.child.updateTime });
