@@ -5,7 +5,7 @@ import { defineConfig } from 'vitest/config';
  * outcomes (`test/faulty-firestore.ts`): one commit in ten is applied and then answered UNKNOWN, DEADLINE_EXCEEDED or
  * UNAVAILABLE, one read or query in twenty fails before it is sent. What they check must hold all the same.
  */
-const FAULT_SUITES = ['test/lifecycle.test.ts', 'test/submit.test.ts', 'test/pipeline.test.ts', 'test/cloud-tasks.test.ts', 'test/hybrid.test.ts', 'test/race.test.ts'];
+const FAULT_SUITES = ['test/lifecycle.test.ts', 'test/submit.test.ts', 'test/pipeline.test.ts', 'test/fanout.test.ts', 'test/cloud-tasks.test.ts', 'test/hybrid.test.ts', 'test/race.test.ts'];
 
 export default defineConfig({
   test: {

@@ -68,8 +68,7 @@ export function injectFaults(db: Firestore, options: FaultOptions): FaultStats {
     const result = await request(method, ...rest);
     if (method === 'commit' && !untouched.getStore()) {
       stats.commits++;
-      const writes = (rest[0] as { writes?: Array<{ update?: { name?: string }; delete?: string }> }).writes ?? [];
-      const paths = writes.map((w) => (w.update?.name ?? w.delete ?? '').replace(/^.*?\/documents\//, ''));
+      const paths = documentPaths(rest[0]);
       const hit = chosen && paths.some(chosen);
       if (hit) {
         chosen = undefined;
@@ -101,6 +100,22 @@ export function injectFaults(db: Firestore, options: FaultOptions): FaultStats {
  */
 export function faultAfterCommitTo(db: Firestore, taskId: string, between?: () => Promise<void>): FaultStats {
   return injectFaults(db, { commit: 0, read: 0, commitOnceWhere: (path) => path === `processing_tasks/${taskId}`, ...(between ? { beforeChosenFault: between } : {}) });
+}
+
+/** Calls `onCommit` with the document paths of every commit this client lands (`collection/id`): to count writes. */
+export function tapCommits(db: Firestore, onCommit: (paths: string[]) => void): void {
+  const internal = db as unknown as { request: Funnel };
+  const request = internal.request.bind(db);
+  internal.request = async (method, ...rest) => {
+    const result = await request(method, ...rest);
+    if (method === 'commit') onCommit(documentPaths(rest[0]));
+    return result;
+  };
+}
+
+function documentPaths(commitRequest: unknown): string[] {
+  const writes = (commitRequest as { writes?: Array<{ update?: { name?: string }; delete?: string }> }).writes ?? [];
+  return writes.map((w) => (w.update?.name ?? w.delete ?? '').replace(/^.*?\/documents\//, ''));
 }
 
 /** `FIREFLOW_FAULTS=commit:0.1,read:0.05` → the options, or null when unset. Bad values throw, quoting them. */

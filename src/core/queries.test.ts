@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { EXPIRED_LEASE_QUERY, LIST_FILTER_FIELDS, OWNER_PENDING_QUERY, PENDING_QUERY, countQuerySpec, listQuerySpec, requiredIndex, type QuerySpec, type TaskFilter } from './queries.js';
+import { EXPIRED_LEASE_QUERY, LIST_FILTER_FIELDS, OWNER_PENDING_QUERY, PENDING_QUERY, STAGE_TASKS_BY_STATUS_QUERY, STAGE_TASKS_QUERY, countQuerySpec, listQuerySpec, requiredIndex, type QuerySpec, type TaskFilter } from './queries.js';
 import { ABANDONED_UPLOADS_QUERY, AUDIO_COLLECTION } from '../audio/record.js';
 import { TASKS_COLLECTION } from './task.js';
 
@@ -38,6 +38,8 @@ describe('firestore.indexes.json serves every query the library makes', () => {
   const specs: Array<[string, QuerySpec, string]> = [
     ['pending listener', PENDING_QUERY, TASKS_COLLECTION],
     ["an owner's pending count", OWNER_PENDING_QUERY, TASKS_COLLECTION],
+    ["a map stage's tasks", STAGE_TASKS_QUERY, TASKS_COLLECTION],
+    ["a map stage's tasks by status", STAGE_TASKS_BY_STATUS_QUERY, TASKS_COLLECTION],
     ['lease sweep', EXPIRED_LEASE_QUERY, TASKS_COLLECTION],
     ...allFilters().map((f): [string, QuerySpec, string] => [`list ${JSON.stringify(f)}`, listQuerySpec(f), TASKS_COLLECTION]),
     ...allFilters().map((f): [string, QuerySpec, string] => [`count ${JSON.stringify(f)}`, countQuerySpec(f), TASKS_COLLECTION]),

@@ -51,6 +51,10 @@ export const PENDING_QUERY: QuerySpec = {
   ],
 };
 
+/** A map stage's tasks (read whole, or counted by status): equality only. */
+export const STAGE_TASKS_QUERY: QuerySpec = { equals: ['parentTaskId', 'stageId'], orderBy: [] };
+export const STAGE_TASKS_BY_STATUS_QUERY: QuerySpec = { equals: ['parentTaskId', 'stageId', 'status'], orderBy: [] };
+
 /** One owner's pending tasks, counted for the turn of its next one: equality only, served by single-field indexes. */
 export const OWNER_PENDING_QUERY: QuerySpec = { equals: ['status', 'ownerUid'], orderBy: [] };
 

@@ -17,6 +17,8 @@ import {
   EXPIRED_LEASE_QUERY,
   OWNER_PENDING_QUERY,
   PENDING_QUERY,
+  STAGE_TASKS_BY_STATUS_QUERY,
+  STAGE_TASKS_QUERY,
   applyEquals,
   applyOrder,
   countQuerySpec,
@@ -570,6 +572,31 @@ export class TaskStore {
       if (created instanceof Timestamp) page.nextCursor = encodeCursor(created, last.id);
     }
     return page;
+  }
+
+  /** A map stage's tasks, read whole (malformed ones skipped). */
+  async stageTasks(pipelineId: string, stageId: string): Promise<Versioned[]> {
+    const query = applyEquals(this.collection, STAGE_TASKS_QUERY, { parentTaskId: pipelineId, stageId });
+    const snap = await retryTransient(() => query.get());
+    const out: Versioned[] = [];
+    for (const doc of snap.docs) {
+      try {
+        out.push(this.fromSnapshot(doc)!);
+      } catch (error) {
+        if (!(error instanceof MalformedTaskError)) throw error;
+      }
+    }
+    return out;
+  }
+
+  /** A map stage's tasks counted by how they ended: three count aggregations, one read each per 1,000 tasks. */
+  async countStageTasks(pipelineId: string, stageId: string): Promise<{ completed: number; failed: number; cancelled: number }> {
+    const count = async (status: 'completed' | 'failed' | 'cancelled') => {
+      const query = applyEquals(this.collection, STAGE_TASKS_BY_STATUS_QUERY, { parentTaskId: pipelineId, stageId, status });
+      return (await retryTransient(() => query.count().get())).data().count;
+    };
+    const [completed, failed, cancelled] = await Promise.all([count('completed'), count('failed'), count('cancelled')]);
+    return { completed, failed, cancelled };
   }
 
   /** The turn an owner's next task gets: 1 + its pending tasks now (`ownerUid` null: the tasks without an owner). */

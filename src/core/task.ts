@@ -56,9 +56,15 @@ export interface StageState {
   completedAt: Date | null;
   /** From the start of the stage's last attempt to its completion, seconds. */
   seconds: number | null;
-  /** The stage task's result: a small reference to where its output is stored. */
+  /** The stage task's result: a small reference to where its output is stored. A map stage's: its items' results, in order. */
   output: unknown;
   error: TaskError | null;
+  /** A map stage (`each`): how many items it fans out over in this run; null for a stage of one task. */
+  items: number | null;
+  /** A map stage: its items' tasks completed, as last counted (with progress, at most once a second). */
+  done: number | null;
+  /** A map stage: when its progress was last written (ms): mirrored at most once a second, whatever its width. */
+  progressAt: number | null;
 }
 
 /** A retry policy resolved to numbers and stored on the task, so every executor applies the same one. */
@@ -131,6 +137,10 @@ export interface Task {
    * another's new task by about one task, not by the backlog.
    */
   turn: number;
+  /** Set on a pipeline's stage task: which stage it runs. */
+  stageId: string | null;
+  /** Set on a map stage's task: the index of its item. */
+  mapIndex: number | null;
 }
 
 /** A stored Firestore Timestamp, read as a `Date`. */
@@ -165,6 +175,9 @@ const stageSchema = z.object({
   seconds: z.number().nullable().default(null),
   output: z.unknown(),
   error: taskErrorSchema.nullable().default(null),
+  items: z.number().int().min(0).nullable().default(null),
+  done: z.number().int().min(0).nullable().default(null),
+  progressAt: z.number().nullable().default(null),
 });
 
 /** The stored shape. Optional fields default so that documents written by older versions still parse. */
@@ -199,6 +212,8 @@ export const taskDocumentSchema = z.object({
   ownerSlot: z.number().int().min(0).nullable().default(null),
   stepResults: z.record(z.unknown()).nullable().default(null),
   turn: z.number().int().min(1).default(1),
+  stageId: z.string().nullable().default(null),
+  mapIndex: z.number().int().min(0).nullable().default(null),
 });
 
 /** A task as `submit` first writes it: pending, no attempt yet. */
@@ -230,6 +245,8 @@ export function newTask(
     ownerSlot: null,
     stepResults: null,
     turn: 1,
+    stageId: null,
+    mapIndex: null,
   };
 }
 

@@ -14,6 +14,15 @@ export interface StageDefinition<P> {
   /** The stage task's params, from the pipeline's params and the outputs of stages completed in this run. @default the pipeline's params */
   params?: (pipelineParams: P, outputs: Readonly<Record<string, unknown>>) => unknown;
   /**
+   * Fans the stage out: `task` runs once per item of this list, each item the params of a task of its own (own
+   * retries, lease and timeout; any executor runs it), computed when the stage starts from the pipeline's params and
+   * the outputs of earlier stages. The stage completes when every item's task has, and its output is their results in
+   * item order — the next stage is the reduce. One that fails for good fails the stage and stops the others; a retry
+   * of the pipeline runs again only the items that did not complete. 1 to `MAX_MAP_ITEMS` items; with `each`,
+   * `params` is not used.
+   */
+  each?: (pipelineParams: P, outputs: Readonly<Record<string, unknown>>) => readonly unknown[];
+  /**
    * Whether this stage's output is already stored, so a run that leaves the stage out may still run the stages that
    * need it. Without it, a stage can only be left out when nothing selected needs it.
    */
@@ -64,6 +73,7 @@ export interface ResolvedStage<P = any> {
   needs: readonly string[];
   weight: number;
   params: (pipelineParams: P, outputs: Readonly<Record<string, unknown>>) => unknown;
+  each: ((pipelineParams: P, outputs: Readonly<Record<string, unknown>>) => readonly unknown[]) | undefined;
   hasOutput: ((pipelineParams: P) => Promise<boolean> | boolean) | undefined;
 }
 
@@ -81,6 +91,12 @@ export interface PipelineDefinition<P extends z.ZodTypeAny = z.ZodTypeAny> {
 }
 
 const STAGE_ID = /^[A-Za-z][A-Za-z0-9_]{0,39}$/;
+
+/**
+ * Items one map stage fans out over at most: its tasks are created in one batch with the pipeline's change (a
+ * Firestore batch holds 500 writes).
+ */
+export const MAX_MAP_ITEMS = 400;
 
 /**
  * Declares a pipeline: stages that run in order, each as a task of its own (own retries, timeout, queue), under one
@@ -114,8 +130,9 @@ export function definePipeline<P extends z.ZodTypeAny>(options: PipelineDefiniti
     }
     const weight = s.weight ?? 1;
     if (typeof weight !== 'number' || !Number.isFinite(weight) || weight < 0) throw new TypeError(`stage ${JSON.stringify(s.id)}: weight must be a number >= 0, got ${JSON.stringify(s.weight)}`);
+    if (s.each !== undefined && typeof s.each !== 'function') throw new TypeError(`stage ${JSON.stringify(s.id)}: each must be a function returning the items, got ${JSON.stringify(s.each)}`);
     seen.add(s.id);
-    return { id: s.id, index, task: s.task, needs, weight, params: s.params ?? ((p) => p), hasOutput: s.hasOutput };
+    return { id: s.id, index, task: s.task, needs, weight, params: s.params ?? ((p) => p), each: s.each, hasOutput: s.hasOutput };
   });
   const priority = options.priority ?? DEFAULT_PRIORITY;
   const problem = priorityProblem(priority);

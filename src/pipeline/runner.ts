@@ -5,10 +5,17 @@ import { TaskNotFoundError, TaskStateError, TaskValidationError, type FieldIssue
 import type { Logger } from '../core/logger.js';
 import { resolveRetryPolicy, type RetryOverrides } from '../core/retry.js';
 import { afterConflict, claimSlot, releaseSlot } from '../core/slots.js';
-import { isUnstorable, type StagedOp, type TaskStore, type Versioned } from '../core/store.js';
+import { isUnstorable, type StagedOp, type TaskStore, type TaskWrite, type Versioned } from '../core/store.js';
 import { newTask, type Task, type TaskError } from '../core/task.js';
 import type { Executor, PipelineHooks } from '../executors/executor.js';
-import { checkBack, decidePipeline, initialStages, resumeWrite, stageProgress, type PipelineStep } from './decide.js';
+import { MAP_PROGRESS_INTERVAL_MS, checkBack, decidePipeline, initialStages, mapProgress, resumeWrite, stageProgress, type MapCounts, type PipelineStep } from './decide.js';
+
+/** What an advance has read for its decisions. */
+interface Reads {
+  stageTasks: Map<string, Versioned | null>;
+  mapCounts: Map<string, MapCounts>;
+  mapTasks: Map<string, readonly Versioned[]>;
+}
 import type { PipelineDefinition } from './define.js';
 
 export { overallProgress, stageTaskId } from './decide.js';
@@ -45,10 +52,10 @@ const NO_RETRY = resolveRetryPolicy('no_retry');
 /** What a step commits besides the pipeline's own change, and what to tell the executor once it has. */
 interface Batch {
   staged: StagedOp[];
-  /** A stage task this batch creates or makes pending again: run it once committed (`at`: its write's index). */
-  start?: { task: Omit<Task, 'createdAt' | 'updatedAt'> & Partial<Task>; at: number };
-  /** A running stage task this batch asks to stop. */
-  cancel?: string;
+  /** Stage tasks this batch creates or makes pending again: run them once committed (`at`: each write's index). */
+  start: Array<{ task: Omit<Task, 'createdAt' | 'updatedAt'> & Partial<Task>; at: number }>;
+  /** Running stage tasks this batch asks to stop. */
+  cancel: string[];
 }
 
 /**
@@ -61,8 +68,14 @@ interface Batch {
 export class PipelineRunner implements PipelineHooks {
   /** Advances in flight, per pipeline: one at a time in this process. */
   private readonly chains = new Map<string, Promise<void>>();
+  /** The advance of each pipeline waiting for the one in flight, which later requests join. */
+  private readonly queued = new Map<string, Promise<void>>();
   /** The last version of each pipeline this process wrote progress to, so a progress write needs no read. */
   private readonly mirrors = new Map<string, Versioned>();
+  /** Progress of the map items in flight in this process, by pipeline then item task id (percent). */
+  private readonly itemProgress = new Map<string, Map<string, number>>();
+  /** When this process last mirrored map-item progress into each pipeline, ms. */
+  private readonly itemProgressAt = new Map<string, number>();
   /** Task types that are stages of a registered pipeline. */
   private readonly stageTypes: ReadonlySet<string>;
 
@@ -76,7 +89,14 @@ export class PipelineRunner implements PipelineHooks {
   }
 
   async settled(task: Task): Promise<void> {
-    if (this.isStage(task)) await this.advance(task.parentTaskId!);
+    if (!this.isStage(task)) return;
+    const items = this.itemProgress.get(task.parentTaskId!);
+    items?.delete(task.id);
+    if (items?.size === 0) {
+      this.itemProgress.delete(task.parentTaskId!);
+      this.itemProgressAt.delete(task.parentTaskId!);
+    }
+    await this.advance(task.parentTaskId!);
   }
 
   /** Creates the pipeline and starts its first selected stage. The same id again returns the existing pipeline. */
@@ -148,36 +168,67 @@ export class PipelineRunner implements PipelineHooks {
     return this.get(id);
   }
 
-  /** Moves the pipeline on from what its stage tasks did. Idempotent; never rejects (a failure is logged and the check-back retries). */
+  /**
+   * Moves the pipeline on from what its stage tasks did. Idempotent; never rejects (a failure is logged and the
+   * check-back retries). One at a time per pipeline in this process, and a request made while one is already queued
+   * joins it: it reads the pipeline when it starts, so it answers for every request made before then. Fifty map
+   * items finishing at once cost two advances here, not fifty in a row (each finishing attempt waits for its own).
+   */
   advance(id: string): Promise<void> {
+    const queued = this.queued.get(id);
+    if (queued) return queued;
     const run = (this.chains.get(id) ?? Promise.resolve())
-      .then(() => this.advanceNow(id))
+      .then(() => {
+        this.queued.delete(id);
+        return this.advanceNow(id);
+      })
       .catch((error: unknown) => {
         this.deps.log.error('could not advance the pipeline; its check-back will try again', { taskId: id, error: String(error) });
       });
     this.chains.set(id, run);
+    this.queued.set(id, run);
     void run.finally(() => {
       if (this.chains.get(id) === run) this.chains.delete(id);
     });
     return run;
   }
 
-  /** Mirrors a stage task's progress into its pipeline (stage progress, weighted total, current step) and pushes the check-back time. */
+  /**
+   * Mirrors a stage task's progress into its pipeline (stage progress, weighted total, current step) and pushes the
+   * check-back time. A map stage's item: at most once a second for the whole stage (`mapProgress`), from the items done
+   * (counted) and those in flight here.
+   */
   async progress(task: Task, percent: number, step: string | null): Promise<void> {
     if (!this.isStage(task)) return;
     const id = task.parentTaskId!;
     const { store } = this.deps;
+    const item = task.mapIndex !== null && task.stageId !== null ? { sid: task.stageId } : null;
+    if (item) {
+      const inFlight = this.itemProgress.get(id) ?? new Map<string, number>();
+      inFlight.set(task.id, percent);
+      this.itemProgress.set(id, inFlight);
+      if (Date.now() - (this.itemProgressAt.get(id) ?? 0) < MAP_PROGRESS_INTERVAL_MS) return;
+      this.itemProgressAt.set(id, Date.now());
+    }
     try {
       const known = this.mirrors.get(id) ?? (await store.read(id));
       if (!known?.task.stages) return;
       const def = this.deps.pipelines.get(known.task.type);
       if (!def) return;
+      let decide: (t: Task) => { write: TaskWrite; next: Task } | null;
+      if (item) {
+        const done = (await store.countStageTasks(id, item.sid)).completed;
+        const running = [...(this.itemProgress.get(id)?.values() ?? [])].reduce((sum, p) => sum + p / 100, 0);
+        decide = (t) => mapProgress(t, item.sid, done, Math.min(running, Math.max(0, (t.stages?.[item.sid]?.items ?? 0) - done)), Date.now(), checkBack(def, Date.now()));
+      } else {
+        decide = (t) => stageProgress(t, task.id, percent, step, checkBack(def, Date.now()));
+      }
       let next: Task | undefined;
       const r = await store.compareAndSet(
         id,
         'heartbeat',
         (t) => {
-          const mirrored = stageProgress(t, task.id, percent, step, checkBack(def, Date.now()));
+          const mirrored = decide(t);
           next = mirrored?.next;
           return mirrored?.write ?? null;
         },
@@ -244,13 +295,13 @@ export class PipelineRunner implements PipelineHooks {
         this.deps.log.warn('a pipeline of a type this process does not know came due; register it to advance it here', { taskId: id, type: parent.task.type });
         return;
       }
-      const stageTasks = new Map<string, Versioned | null>();
-      let step = await this.decide(def, parent.task, stageTasks);
+      const reads: Reads = { stageTasks: new Map(), mapCounts: new Map(), mapTasks: new Map() };
+      let step = await this.decide(def, parent.task, reads);
       if (!step) return;
       const executor = this.deps.executor();
       let batch = await this.batch(def, parent.task, step);
       if (!Object.keys(step.change).length && !batch.staged.length) {
-        if (step.pending) executor?.enqueue(step.pending);
+        for (const v of step.pending ?? []) executor?.enqueue(v);
         return;
       }
       let results: WriteResult[] | 'conflict';
@@ -261,50 +312,58 @@ export class PipelineRunner implements PipelineHooks {
         // The same data would be refused at every check-back: decide again, failing where this step went on.
         const message = `the pipeline's next step could not be stored: ${error instanceof Error ? error.message : String(error)}`;
         this.deps.log.error('pipeline failed', { taskId: id, error: message });
-        step = (await this.decide(def, parent.task, stageTasks, { name: 'NonRetriableError', message, retriable: false }))!;
+        step = (await this.decide(def, parent.task, reads, { name: 'NonRetriableError', message, retriable: false }))!;
         batch = await this.batch(def, parent.task, step);
         results = await store.writeIfUnchanged(id, 'advance', step.change, parent.updateTime, batch.staged);
       }
       if (results === 'conflict') continue;
-      if (step.pending) executor?.enqueue(step.pending);
-      if (batch.start) {
-        const writeTime = results[batch.start.at]!.writeTime;
+      for (const v of step.pending ?? []) executor?.enqueue(v);
+      for (const start of batch.start) {
+        const writeTime = results[start.at]!.writeTime;
         const at = writeTime.toDate();
-        executor?.enqueue({ task: { createdAt: at, ...batch.start.task, updatedAt: at } as Task, updateTime: writeTime });
+        executor?.enqueue({ task: { createdAt: at, ...start.task, updatedAt: at } as Task, updateTime: writeTime });
       }
-      if (batch.cancel) executor?.cancelRequested(batch.cancel);
+      for (const id of batch.cancel) executor?.cancelRequested(id);
       return;
     }
     throw new Error(`pipeline ${id}: gave up after ${MAX_ROUNDS} conflicting writes`);
   }
 
-  /** `decidePipeline`, with the stage tasks it asks for read one at a time (`stageTasks` keeps them for a re-decision). */
-  private async decide(def: PipelineDefinition, pipeline: Task, stageTasks: Map<string, Versioned | null>, refusal?: TaskError): Promise<PipelineStep | null> {
+  /**
+   * `decidePipeline`, with what it asks for read one thing at a time: a stage's task, a map stage's tasks counted or
+   * read whole (`reads` keeps them for a re-decision).
+   */
+  private async decide(def: PipelineDefinition, pipeline: Task, reads: Reads, refusal?: TaskError): Promise<PipelineStep | null> {
     const { store, retentionMs, retryPolicies } = this.deps;
     for (;;) {
-      const decision = decidePipeline({ def, pipeline, stageTasks, now: Date.now(), retentionMs, retryPolicies, ...(refusal ? { refusal } : {}) });
-      if (!('read' in decision)) return decision.step;
-      stageTasks.set(decision.read, await store.read(decision.read));
+      const decision = decidePipeline({ def, pipeline, ...reads, now: Date.now(), retentionMs, retryPolicies, ...(refusal ? { refusal } : {}) });
+      if ('read' in decision) reads.stageTasks.set(decision.read, await store.read(decision.read));
+      else if ('count' in decision) reads.mapCounts.set(decision.count, await store.countStageTasks(pipeline.id, decision.count));
+      else if ('readAll' in decision) reads.mapTasks.set(decision.readAll, await store.stageTasks(pipeline.id, decision.readAll));
+      else return decision.step;
     }
   }
 
   /** The writes a step commits with the pipeline's change: its stage task's, `onFinish`'s, and the owner's slot. */
   private async batch(def: PipelineDefinition, t: Task, step: PipelineStep): Promise<Batch> {
     const { store } = this.deps;
-    const batch: Batch = { staged: [] };
-    const st = step.stageTask;
-    if (st?.kind === 'create') {
-      // A stage waits its owner's turn like any task (pending, behind the owner's other pending work).
-      const task = { ...st.task, turn: await store.nextTurn(st.task.ownerUid) };
-      const { id: taskId, ...doc } = task;
-      const { op, token } = store.creation(taskId, doc);
-      batch.staged.push(op);
-      batch.start = { task: { ...task, writeToken: token }, at: batch.staged.length };
-    } else if (st?.kind === 'update') {
-      const data = { ...st.write, updatedAt: FieldValue.serverTimestamp(), writeToken: randomUUID() };
-      batch.staged.push({ op: 'update', ref: store.ref(st.child.task.id), data, lastUpdateTime: st.child.updateTime });
-      if (st.then === 'run') batch.start = { task: { ...st.child.task, ...st.write } as Task, at: batch.staged.length };
-      if (st.then === 'abort') batch.cancel = st.child.task.id;
+    const batch: Batch = { staged: [], start: [], cancel: [] };
+    // A stage task waits its owner's turn like any task; a map stage's items take successive turns.
+    const creates = (step.stageTasks ?? []).filter((w) => w.kind === 'create');
+    let turn = creates.length ? await store.nextTurn(t.ownerUid) : 0;
+    for (const st of step.stageTasks ?? []) {
+      if (st.kind === 'create') {
+        const task = { ...st.task, turn: turn++ };
+        const { id: taskId, ...doc } = task;
+        const { op, token } = store.creation(taskId, doc);
+        batch.staged.push(op);
+        batch.start.push({ task: { ...task, writeToken: token }, at: batch.staged.length });
+      } else {
+        const data = { ...st.write, updatedAt: FieldValue.serverTimestamp(), writeToken: randomUUID() };
+        batch.staged.push({ op: 'update', ref: store.ref(st.child.task.id), data, lastUpdateTime: st.child.updateTime });
+        if (st.then === 'run') batch.start.push({ task: { ...st.child.task, ...st.write } as Task, at: batch.staged.length });
+        if (st.then === 'abort') batch.cancel.push(st.child.task.id);
+      }
     }
     if (step.finish) {
       const { outcome, params } = step.finish;
