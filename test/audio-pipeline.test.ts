@@ -22,7 +22,7 @@ import { textProblems } from '../src/text/check.js';
 import { TEXT_STAGES } from '../src/audio/text-stages.js';
 import { loadChapters, loadChunks, loadGraph, loadQuestions } from '../src/audio/text-store.js';
 import { librivoxClips } from '../eval/librivox.js';
-import { LIBRIVOX, emulatorProject, waitFor } from './helpers.js';
+import { LIBRIVOX, emulatorProject, librivoxRecording, waitFor } from './helpers.js';
 import { commandLine, isAlive, processes } from './procs.js';
 
 const { db, projectId } = emulatorProject('audiopipe');
@@ -252,5 +252,67 @@ describe('audio pipeline', () => {
     expect((await getAudio(db, audioId))!.transcript!.wordCount).toBe(transcript.words.length);
     for (let i = 1; i < transcript.words.length; i++) expect(transcript.words[i]!.start).toBeGreaterThanOrEqual(transcript.words[i - 1]!.end);
     expect((await getAudio(db, audioId))!.status).toBe('ready');
+  });
+
+  it('in pieces: split at pauses, each piece transcribed as a task of its own, merged in order, the pieces deleted', { timeout: 240_000 }, async () => {
+    const audioId = await upload(await readFile(librivoxRecording(join(dir, 'pieces.wav'), 2)), 4);
+    const ff = createFireflow({ db, pipelines: [audioPipeline({ db, blobs, pieces: { seconds: 10 } })], executor: inProcess({ discover: false }) });
+    cleanup.push(() => ff.shutdown());
+    await ff.start();
+    const id = await ff.submit(AUDIO_PIPELINE, { audioId }, { ownerUid: 'user-1' });
+    const done = await finished(ff, id, 220_000);
+    expect(done.status).toBe('completed');
+    const n = done.stages!.transcribe!.items!;
+    expect(n).toBeGreaterThanOrEqual(4);
+    expect(done.stages).toMatchObject({ split: { status: 'completed' }, transcribe: { status: 'completed', done: n }, merge: { status: 'completed' } });
+    const split = done.stages!.split!.output as { pieces: Array<{ offset: number; seconds: number }> };
+    expect(split.pieces.map((p) => p.offset)).toEqual([...split.pieces.map((p) => p.offset)].sort((a, b) => a - b));
+    const transcript = (await loadTranscript(db, audioId))!;
+    expect(transcript.words.length).toBeGreaterThan(100);
+    for (let i = 1; i < transcript.words.length; i++) expect(transcript.words[i]!.start).toBeGreaterThanOrEqual(transcript.words[i - 1]!.end);
+    expect(transcript.words.at(-1)!.end).toBeLessThanOrEqual(split.pieces.reduce((t, p) => t + p.seconds, 0) + 0.01);
+    expect((await getAudio(db, audioId))!).toMatchObject({ status: 'ready', transcript: { wordCount: transcript.words.length } });
+    expect(await blobs.list(`audio/${audioId}/pieces/`)).toEqual([]);
+    await expectTextResults(audioId, transcript.words, split.pieces.reduce((t, p) => t + p.seconds, 0), done);
+  });
+
+  it('in pieces, a worker SIGKILLed during transcription costs at most the pieces it had in flight: at most two pieces of audio transcribed twice', { timeout: 300_000 }, async () => {
+    const audioId = await upload(await readFile(librivoxRecording(join(dir, 'pieces-crash.wav'), 3)), 4);
+    const child = spawn(process.execPath, ['--import', 'tsx', 'test/fixtures/audio-worker.ts'], {
+      env: { ...process.env, TEST_PROJECT_ID: projectId, TEST_BLOB_DIR: blobs.root, TEST_PIECES: '8' },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    cleanup.push(() => child.kill('SIGKILL'));
+    await once(child.stdout!, 'data');
+    const pipeline = () => audioPipeline({ db, blobs, pieces: { seconds: 8 } });
+    const client = createFireflow({ db, pipelines: [pipeline()] });
+    const id = await client.submit(AUDIO_PIPELINE, { audioId });
+    // About half way: some pieces done, the worker busy with others.
+    const half = await waitFor(async () => {
+      const p = await client.get(id);
+      const st = p.stages?.transcribe;
+      return st?.status === 'running' && st.items && (await client.store.countStageTasks(id, 'transcribe')).completed >= Math.floor(st.items / 2) && st.items;
+    }, 'the worker to be half way through the pieces', 200_000, 100);
+    child.kill('SIGKILL');
+    await once(child, 'exit');
+    const before = new Map((await client.store.stageTasks(id, 'transcribe')).map((v) => [v.task.mapIndex, v.task.status]));
+
+    const survivor = createFireflow({ db, pipelines: [pipeline()], executor: inProcess({ id: 'survivor', sweepIntervalMs: 200, leaseMs: 1_500, discover: true }) });
+    cleanup.push(() => survivor.shutdown());
+    await survivor.start();
+    const done: Task = await finished(survivor, id, 250_000);
+    expect(done.status).toBe('completed');
+    const pieces = (await client.store.stageTasks(id, 'transcribe')).map((v) => v.task);
+    expect(pieces).toHaveLength(half);
+    // Transcribed twice: the pieces whose task ran a second attempt, in seconds of audio.
+    const again = pieces.filter((t) => t.attempt > 1);
+    const redone = again.reduce((s, t) => s + (t.params as { seconds: number }).seconds, 0);
+    const longest = Math.max(...pieces.map((t) => (t.params as { seconds: number }).seconds));
+    expect(again.every((t) => before.get(t.mapIndex) !== 'completed')).toBe(true);
+    expect(again.length).toBeLessThanOrEqual(2);
+    expect(redone).toBeLessThanOrEqual(2 * longest);
+    expect(pieces.filter((t) => before.get(t.mapIndex) === 'completed').every((t) => t.attempt === 1)).toBe(true);
+    expect((await getAudio(db, audioId))!.status).toBe('ready');
+    console.log(JSON.stringify({ pieces: half, redonePieces: again.length, redoneSeconds: Math.round(redone * 10) / 10, pieceSeconds: Math.round(longest * 10) / 10 }));
   });
 });

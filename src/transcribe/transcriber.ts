@@ -21,6 +21,11 @@ export interface TranscribeContext {
   signal?: AbortSignal;
   /** Share done, 0–100. */
   progress?: (percent: number) => void;
+  /**
+   * Cores this call may use. A piece of a map stage passes 1: its siblings run beside it, one per slot. A
+   * transcriber that runs processes or threads sizes them to it. @default all of this machine's
+   */
+  cores?: number;
 }
 
 /** The recording to transcribe: 16 kHz mono 16-bit WAV (what the reassembly stage produces). */

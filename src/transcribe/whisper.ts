@@ -106,7 +106,8 @@ export class WhisperTranscriber implements Transcriber {
     const path = await audio.localPath();
     const info = await readWavInfo(path);
     const total = info.samples / info.sampleRate;
-    const processes = Math.max(1, Math.min(this.options.processes ?? defaultProcesses(), Math.floor(total / 10)));
+    const cores = ctx.cores ?? availableParallelism();
+    const processes = Math.max(1, Math.min(this.options.processes ?? defaultProcesses(), cores, Math.floor(total / 10)));
     const dir = processes > 1 ? await mkdtemp(join(this.options.workDir ?? tmpdir(), 'fireflow-whisper-')) : undefined;
     // One worker failing stops the others: the attempt has failed, their pieces would be thrown away.
     const failed = new AbortController();
@@ -125,7 +126,7 @@ export class WhisperTranscriber implements Transcriber {
       const doneSeconds = pieces.map(() => 0);
       const runs = await Promise.all(
         pieces.map((piece, i) =>
-          runWhisperWorker(found, this.request([piece], this.threadsFor(processes)), {
+          runWhisperWorker(found, this.request([piece], this.threadsFor(processes, cores)), {
             signal,
             env: this.options.env,
             progress: (_, seconds) => {
@@ -162,8 +163,8 @@ export class WhisperTranscriber implements Transcriber {
   }
 
   /** CTranslate2 threads for each of `processes` workers: the option, else the cores shared out. */
-  threadsFor(processes: number): number {
-    return this.options.threads ?? Math.max(1, Math.floor(availableParallelism() / processes));
+  threadsFor(processes: number, cores = availableParallelism()): number {
+    return this.options.threads ?? Math.max(1, Math.floor(cores / processes));
   }
 
   /** The worker request for `pieces`, with this transcriber's settings, run with `threads` threads. */
