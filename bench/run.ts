@@ -7,6 +7,7 @@ const benches: Record<string, () => Promise<void>> = {
   text: async () => (await import('./text.js')).run(),
   api: async () => (await import('./api.js')).run(),
   cloudtasks: async () => (await import('./cloudtasks.js')).run(),
+  fanout: async () => (await import('./fanout.js')).run(),
 };
 const bench = name ? benches[name] : undefined;
 if (!bench) {
