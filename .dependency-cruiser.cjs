@@ -1,7 +1,7 @@
 // The layering of src/, checked in CI (`npm run check:deps`, called by .ci/run). Type-only imports are not counted
 // (tsPreCompilationDeps: false): they vanish when compiled and load nothing.
 const ENGINE = '^src/(core|executors|pipeline)/|^src/(index|fireflow|testing)\\.ts$';
-const PRODUCT = '^src/(audio|media|transcribe|text|blobs|providers|api|cli|client)/';
+const PRODUCT = '^src/(audio|media|transcribe|text|blobs|providers|api|cli|client|worker)/';
 /** @type {import('dependency-cruiser').IConfiguration} */
 module.exports = {
   forbidden: [

@@ -276,7 +276,7 @@ export class Fireflow<E extends Executor | undefined = Executor | undefined> {
         reservation.start(changed, { taskId: id, owner: reservation.owner, attempt: 1, updateTime: changed.updateTime });
       } else {
         reservation?.release();
-        if (t.status === 'pending') this.executor?.enqueue(changed);
+        if (t.status === 'pending') await this.executor?.enqueue(changed);
       }
     } else if (reservation) {
       const at = writeTime.toDate();
@@ -284,7 +284,7 @@ export class Fireflow<E extends Executor | undefined = Executor | undefined> {
       reservation.start({ task: running, updateTime: writeTime }, { taskId: id, owner: reservation.owner, attempt: 1, updateTime: writeTime });
     } else {
       const at = writeTime.toDate();
-      this.executor?.enqueue({ task: { ...task, createdAt: at, updatedAt: at }, updateTime: writeTime });
+      await this.executor?.enqueue({ task: { ...task, createdAt: at, updatedAt: at }, updateTime: writeTime });
     }
     return id;
   }
@@ -316,7 +316,7 @@ export class Fireflow<E extends Executor | undefined = Executor | undefined> {
       throw new TaskStateError(taskId, current.status, 'retry', `it is a stage of pipeline ${JSON.stringify(current.parentTaskId)}; retry the pipeline`);
     }
     const v = await this.store.retry(taskId);
-    this.executor?.enqueue(v);
+    await this.executor?.enqueue(v);
     return v.task;
   }
 

@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { NonRetriableError, RetryAfterError } from '../src/core/errors.js';
 import { cloudTasks, dispatchId } from '../src/executors/cloud-tasks.js';
-import { createFireflow, defineTask, type TaskDefinition } from '../src/index.js';
+import { createFireflow, defineTask, definePipeline, type TaskDefinition } from '../src/index.js';
 import { createLogger } from '../src/core/logger.js';
 import { emulatorFirestore, waitFor } from './helpers.js';
 import { RecordingQueue } from './recording-queue.js';
@@ -184,5 +184,51 @@ describe('Cloud Tasks executor', () => {
     await worker.redispatchPending(); // the same pending version again: refused by name, nothing new
     expect(queue.enqueued.filter((e) => e.data.taskId === id)).toHaveLength(1);
     expect(await worker.dispatch(mine[0]!.data)).toEqual({ outcome: 'completed', taskId: id });
+  });
+
+  it('leaves no work behind a call: submit, retry and a delivery that advances a pipeline return once the next task is on the queue', async () => {
+    // What Cloud Functions needs: an instance has CPU only until it answers, so an enqueue still in flight then may never happen.
+    const first = defineTask({ type: 'ct.first', params: z.object({}), run: async () => 1 });
+    const second = defineTask({ type: 'ct.second', params: z.object({}), run: async () => 2 });
+    const fails = defineTask({ type: 'ct.fails', params: z.object({}), retry: 'no_retry', run: async () => Promise.reject(new NonRetriableError('no')) });
+    const twoStages = definePipeline({
+      type: 'ct.two-stages',
+      params: z.object({}),
+      stages: [
+        { id: 'a', task: first },
+        { id: 'b', task: second },
+      ],
+    });
+    const queue = new RecordingQueue();
+    queue.latencyMs = 300;
+    const heavyUrl = 'https://worker.example.run.app/';
+    const ff = createFireflow({
+      db,
+      tasks: [fails],
+      pipelines: [twoStages],
+      executor: cloudTasks({ queues: queue, leaseMs: 2_000, uri: (t) => (t.type === 'ct.second' ? heavyUrl : undefined) }),
+      logger: createLogger({ silent: true }),
+    });
+    stops.push(() => ff.shutdown());
+    const worker = ff.executor;
+    const sent = (id: string) => queue.enqueued.filter((e) => e.data.taskId === id);
+
+    const pipeline = await ff.submit('ct.two-stages', {});
+    expect(sent(`${pipeline}.a`)).toHaveLength(1); // no waiting: on the queue when submit returned
+    expect(await worker.dispatch(sent(`${pipeline}.a`)[0]!.data)).toMatchObject({ outcome: 'completed' });
+    // The delivery advanced the pipeline and enqueued the next stage, to the URL its type is routed to, before returning.
+    expect(sent(`${pipeline}.b`)).toEqual([expect.objectContaining({ uri: heavyUrl })]);
+    expect(sent(`${pipeline}.a`)[0]!.uri).toBeUndefined();
+    expect(await worker.dispatch(sent(`${pipeline}.b`)[0]!.data)).toMatchObject({ outcome: 'completed' });
+    expect(await ff.get(pipeline)).toMatchObject({ status: 'completed' });
+
+    const failed = await ff.submit(fails, {});
+    await worker.dispatch(sent(failed)[0]!.data);
+    await ff.retry(failed);
+    expect(sent(failed)).toHaveLength(2);
+  });
+
+  it('a uri per task must be an http(s) URL: a bad one is refused, quoted', () => {
+    expect(() => cloudTasks({ queues: new RecordingQueue(), uri: 'ftp://x' })({} as never)).toThrow(/uri must be an http\(s\) URL, got "ftp:\/\/x"/);
   });
 });

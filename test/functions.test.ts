@@ -1,16 +1,20 @@
 // The Cloud Functions codebase in the functions and Cloud Tasks emulators (`npm test` starts them with the bundle
-// built from the current sources). The API is the HTTPS function; the hybrid executor sends the heavy stages
-// (FIREFLOW_REMOTE_TYPES, set by `npm test`) through Cloud Tasks to the worker function. The functions serve the
-// emulators' default project, so this file works there, apart by unique users and audio ids.
+// built from the current sources). The API is the HTTPS function; every stage goes through Cloud Tasks to the worker
+// functions (none runs in the instance that submits it). The functions serve the emulators' default project, so this
+// file works there, apart by unique users and audio ids.
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { deleteApp, initializeApp } from 'firebase-admin/app';
-import { getFirestore } from 'firebase-admin/firestore';
+import { FieldValue, Timestamp, getFirestore } from 'firebase-admin/firestore';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signUpUser, type User } from './api-harness.js';
 import { waitFor } from './helpers.js';
+import { completeUpload } from '../src/audio/record.js';
+import { FsBlobStore } from '../src/blobs/fs-store.js';
+import { resolveRetryPolicy } from '../src/core/retry.js';
+import { newTask } from '../src/core/task.js';
 
 const CLIP = '/usr/share/pocketsphinx/test/data/librivox/sense_and_sensibility_01_austen_64kb-0880.wav';
 const env = process.env;
@@ -102,10 +106,11 @@ describe('Cloud Functions in the emulators', () => {
     }
     expect(done).toMatchObject({ status: 'completed', progress: 100 });
     expect(Object.values(done.stages).every((s: any) => s.status === 'completed')).toBe(true);
-    // Heavy stages ran in the worker (the Cloud Tasks executor's lease owner), light ones in the instance advancing it.
-    expect([...(owners.get('transcribe') ?? [])].every((o) => o.startsWith('cloud-tasks:'))).toBe(true);
-    expect(owners.get('transcribe')?.size).toBeGreaterThan(0);
-    expect([...(owners.get('chunk') ?? [])].some((o) => o.startsWith('cloud-tasks:'))).toBe(false);
+    // Every stage ran in a worker function's delivery (the Cloud Tasks executor's lease owner), none in the API.
+    for (const stage of ['reassemble', 'transcribe', 'chunk']) {
+      expect(owners.get(stage)?.size, stage).toBeGreaterThan(0);
+      expect([...owners.get(stage)!].every((o) => o.startsWith('cloud-tasks:')), stage).toBe(true);
+    }
     expect(progress.length).toBeGreaterThanOrEqual(3);
     expect(progress).toEqual([...progress].sort((a, b) => a - b));
 
@@ -159,4 +164,36 @@ describe('Cloud Functions in the emulators', () => {
     // The second attempt started no earlier than the runAfter our backoff set: Cloud Tasks delivered it on our schedule.
     expect(starts.get(2)).toBeGreaterThanOrEqual(failures[0]!.runAfter);
   }, 180_000);
+
+  it('the scheduled sweep, called over HTTP (v2 onSchedule never fires in the emulator), re-queues an expired lease and re-sends a lost dispatch', async () => {
+    const blobs = new FsBlobStore(env.FIREFLOW_BLOB_DIR!);
+    const audioIds = [await upload(readFileSync(CLIP)), await upload(readFileSync(CLIP))];
+    for (const id of audioIds) await completeUpload(db, blobs, id);
+    const task = (id: string, audioId: string) => newTask(id, { type: 'audio.reassemble', priority: 5, queue: 'default', params: { audioId }, ownerUid: user.uid, parentTaskId: null, retryPolicy: resolveRetryPolicy('standard') });
+    const suffix = randomBytes(4).toString('hex');
+    // A worker that died holding its lease, and a task written pending whose enqueue never happened.
+    const dead = `sweep-dead-${suffix}`;
+    const lost = `sweep-lost-${suffix}`;
+    const { id: _d, ...deadDoc } = task(dead, audioIds[0]!);
+    const { id: _l, ...lostDoc } = task(lost, audioIds[1]!);
+    const stamps = { createdAt: FieldValue.serverTimestamp(), updatedAt: FieldValue.serverTimestamp() };
+    await db.doc(`processing_tasks/${dead}`).create({ ...deadDoc, ...stamps, status: 'running', attempt: 1, leaseOwner: 'cloud-tasks:dead-instance', leaseExpiresAt: Timestamp.fromMillis(Date.now() - 60_000), startedAt: Timestamp.fromMillis(Date.now() - 120_000) });
+    await db.doc(`processing_tasks/${lost}`).create({ ...lostDoc, ...stamps });
+
+    // The emulator registers a v2 schedule (ignored without Pub/Sub) as an HTTP route named `{function}-0`.
+    const sweep = worker.replace(/fireflowWorker$/, 'fireflowSweep-0');
+    const called = Date.now();
+    const res = await fetch(sweep, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+    expect(res.status, await res.text()).toBeLessThan(300);
+    for (const id of [dead, lost]) {
+      const done = await waitFor(async () => {
+        const d = (await db.doc(`processing_tasks/${id}`).get()).data();
+        return d && ['completed', 'failed', 'cancelled'].includes(d.status) && d;
+      }, `${id} to run after the sweep`, 60_000, 250);
+      expect(done.status, JSON.stringify(done.error)).toBe('completed');
+      // Run by a delivery the sweep caused: started after the call (the dead one again, as its next attempt).
+      expect(done.startedAt.toMillis()).toBeGreaterThanOrEqual(called - 1000);
+      expect(done.attempt).toBe(id === dead ? 2 : 1);
+    }
+  }, 120_000);
 });

@@ -51,12 +51,31 @@ export interface RunningApi {
 
 /** Serves the API standalone and drains it, then the executor, on SIGTERM. */
 export async function serveApi(app: express.Express, fireflow: Fireflow, options: ServeOptions = {}): Promise<RunningApi> {
+  checkListenHost(options.host ?? '127.0.0.1', options.allowEmulatorAuthOnNetwork === true);
+  // Requests first: one in flight may be submitting a task to the executor.
+  return listenHttp(app, fireflow, options, async (drained) => {
+    await drained;
+    await fireflow.shutdown();
+  });
+}
+
+/**
+ * Listens with `handler` and shuts down on `close()` (and on SIGTERM / SIGINT unless `handleSignals` is false):
+ * `shutdown` gets the promise of the server having closed, with open requests given `drainMs` to finish.
+ * @internal shared by `serveApi` and `serveWorker`.
+ */
+export async function listenHttp(
+  handler: Parameters<typeof createServer>[1] & {},
+  fireflow: Pick<Fireflow, 'log'>,
+  options: Omit<ServeOptions, 'allowEmulatorAuthOnNetwork'>,
+  shutdown: (drained: Promise<void>) => Promise<void>,
+): Promise<RunningApi> {
   const port = options.port ?? 8787;
   if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new TypeError(`port must be a whole number from 0 to 65535, got ${JSON.stringify(options.port)}`);
   const drainMs = options.drainMs ?? 10_000;
+  if (!Number.isFinite(drainMs) || drainMs < 0) throw new TypeError(`drainMs must be a number >= 0, got ${JSON.stringify(options.drainMs)}`);
   const host = options.host ?? '127.0.0.1';
-  checkListenHost(host, options.allowEmulatorAuthOnNetwork === true);
-  const server = createServer(app);
+  const server = createServer(handler);
   // A request Node cannot parse (an empty Content-Length, a header with a NUL) never reaches the app; answer it in
   // the API's own error shape rather than Node's bare "400 Bad Request".
   server.on('clientError', (error: Error & { code?: string }, socket) => {
@@ -75,13 +94,12 @@ export async function serveApi(app: express.Express, fireflow: Fireflow, options
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       const timer = setTimeout(() => server.closeAllConnections(), drainMs);
-      await closed;
+      await shutdown(closed);
       clearTimeout(timer);
-      await fireflow.shutdown();
     })());
   if (options.handleSignals ?? true) {
     const onSignal = (signal: NodeJS.Signals) => {
-      fireflow.log.info(`${signal}: draining the API and the executor`);
+      fireflow.log.info(`${signal}: draining the server and the executor`);
       void close().then(() => process.exit(0));
     };
     process.once('SIGTERM', onSignal);

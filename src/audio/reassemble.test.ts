@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NonRetriableError } from '../core/errors.js';
 import { FsBlobStore } from '../blobs/fs-store.js';
-import { audioSeconds, run, sniffFormat } from '../media/probe.js';
+import { FFMPEG_PACKAGE, NoDecoderError, audioSeconds, findDecoders, run, sniffFormat, toSpeechWav } from '../media/probe.js';
+import { readWavInfo } from '../media/wav.js';
 import { chunkKey, reassemble, type DeclaredUpload } from './reassemble.js';
 
 let dir: string;
@@ -56,6 +57,39 @@ describe('reassemble', () => {
     expect(first.format).toBe('mp3');
     expect(again).toEqual(first);
     expect(await leftovers('ok2')).toEqual(['audio/ok2/original', 'audio/ok2/speech.wav']);
+  });
+
+  it('without sox or ffmpeg installed, decodes with the static ffmpeg inside the npm package (where apt is not available)', async () => {
+    const withSox = await reassemble(await upload('sox1', mp3, 2), { blobs });
+    const path = process.env.PATH;
+    const empty = await mkdtemp(join(dir, 'bin-'));
+    process.env.PATH = empty; // no sox, soxi or ffmpeg
+    try {
+      const decoders = findDecoders();
+      expect(decoders).toEqual({ sox: false, ffmpeg: expect.stringContaining(`node_modules/${FFMPEG_PACKAGE}/ffmpeg`) });
+      const viaPackage = await reassemble(await upload('ffmpeg1', mp3, 2), { blobs });
+      expect(viaPackage).toMatchObject({ format: 'mp3', bytes: mp3.length });
+      // The same recording, decoded by the other tool: the same length within a frame of MP3 padding (26 ms).
+      expect(Math.abs(viaPackage.durationSeconds - withSox.durationSeconds)).toBeLessThan(0.06);
+      const info = await readWavInfo(blobs.path(viaPackage.speechKey));
+      expect(info.sampleRate).toBe(16000);
+      const wav = await reassemble(await upload('ffmpeg2', speech, 3), { blobs });
+      expect(wav.format).toBe('wav');
+    } finally {
+      process.env.PATH = path;
+    }
+  });
+
+  it('with no decoder at all, fails in one line naming what to install', async () => {
+    const out = join(dir, 'none.wav');
+    const none = { sox: false, ffmpeg: null };
+    await expect(toSpeechWav(join(dir, 'speech.mp3'), 'mp3', out, undefined, none)).rejects.toThrow(NoDecoderError);
+    await expect(toSpeechWav(join(dir, 'speech.mp3'), 'mp3', out, undefined, none)).rejects.toThrow(
+      new RegExp(`^no decoder for mp3 audio on this machine: install sox and libsox-fmt-all, or ffmpeg .*npm install ${FFMPEG_PACKAGE}.*FIREFLOW_FFMPEG[^\\n]*$`),
+    );
+    await expect(toSpeechWav(join(dir, 'speech.mp3'), 'm4a', out, undefined, { sox: true, ffmpeg: null })).rejects.toThrow(/^no decoder for m4a audio on this machine: install ffmpeg /);
+    expect(findDecoders({ PATH: '', FIREFLOW_FFMPEG: '/opt/ffmpeg' }, () => null)).toEqual({ sox: false, ffmpeg: '/opt/ffmpeg' });
+    expect(findDecoders({ PATH: '' }, () => null)).toEqual({ sox: false, ffmpeg: null });
   });
 
   it('fails on a missing chunk, naming it, and leaves nothing behind', async () => {

@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { NonRetriableError } from '../core/errors.js';
 import type { BlobStore } from '../blobs/blob-store.js';
-import { audioSeconds, readHead, sniffFormat, toSpeechWav, type AudioFormat } from '../media/probe.js';
+import { readHead, sniffFormat, toSpeechWav, type AudioFormat } from '../media/probe.js';
+import { readWavInfo } from '../media/wav.js';
 
 /** What the uploader declared when it created the upload. */
 export interface DeclaredUpload {
@@ -105,7 +106,9 @@ export async function reassemble(upload: DeclaredUpload, options: ReassembleOpti
     }
     const speech = join(work, 'speech.wav');
     await toSpeechWav(local, format, speech, signal);
-    const durationSeconds = await audioSeconds(speech, signal);
+    // From the WAV's header: no sox needed where ffmpeg decoded it.
+    const info = await readWavInfo(speech);
+    const durationSeconds = info.samples / info.sampleRate;
     if (durationSeconds <= 0) throw new NonRetriableError('the recording contains no audio');
     if (durationSeconds > maxSeconds) {
       throw new NonRetriableError(`the recording is ${Math.round(durationSeconds)} s long; the limit is ${maxSeconds} s`);

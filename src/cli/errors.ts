@@ -3,6 +3,7 @@ import { ApiCallError } from '../client/api.js';
 import { SignInError } from '../client/connect.js';
 import { WatchTaskError } from '../client/watch-task.js';
 import { UnsafeListenError } from '../api/server.js';
+import { UnsafeWorkerError } from '../worker/server.js';
 import { sharedIdentity } from '../core/errors.js';
 
 /** A mistake in the command line or its input: wrong arguments, a missing or non-audio file. Exit 2. */
@@ -37,7 +38,7 @@ export const EXIT_CODES_HELP = `exit codes:
 
 export function exitCodeOf(error: unknown): number {
   if (error instanceof InterruptedError) return EXIT.interrupted;
-  if (error instanceof BadInputError || error instanceof UnsafeListenError) return EXIT.badInput;
+  if (error instanceof BadInputError || error instanceof UnsafeListenError || error instanceof UnsafeWorkerError) return EXIT.badInput;
   if (error instanceof SignInError) return EXIT.unreachable;
   if (error instanceof WatchTaskError) return error.code === 'unavailable' ? EXIT.unreachable : EXIT.failed;
   if (error instanceof ApiCallError) {

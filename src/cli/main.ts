@@ -21,6 +21,9 @@ commands:
   serve              the API, an in-process executor and the dashboard (--port N, default 8787; --host H,
                      default 127.0.0.1; on the emulators another host needs --insecure-emulator-auth)
   emulators          start the local Firebase emulators (Firestore, Auth) and keep them running
+  worker             take Cloud Tasks deliveries over HTTP and run them (a container with the audio tools, e.g.
+                     Cloud Run): --port N (default $PORT, else 8080), --host H; verifies each delivery's OIDC token
+                     (FIREFLOW_WORKER_URL, FIREFLOW_WORKER_SERVICE_ACCOUNTS), or on the emulators accepts theirs
 
 options:
   --api URL          the fireflow server (default: $FIREFLOW_API_URL, else http://127.0.0.1:8787)
@@ -151,6 +154,12 @@ export async function main(argv: string[], out: NodeJS.WriteStream = process.std
       const port = integer('port', values.port, 0, 65_535);
       const { serveCommand } = await import('./serve.js'); // firebase-admin loads only for this command
       return serveCommand({ ...(port !== undefined ? { port } : {}), ...(values.host ? { host: values.host } : {}), allowEmulatorAuthOnNetwork: values['insecure-emulator-auth'] === true }, out);
+    }
+    case 'worker': {
+      if (args.length) throw new BadInputError(`fireflow worker takes no arguments, got ${args.map((a) => JSON.stringify(a)).join(' ')}`);
+      const port = integer('port', values.port, 0, 65_535);
+      const { workerCommand } = await import('./worker.js');
+      return workerCommand({ ...(port !== undefined ? { port } : {}), ...(values.host ? { host: values.host } : {}), insecureEmulatorAuth: values['insecure-emulator-auth'] === true }, out);
     }
     case 'emulators': {
       if (args.length) throw new BadInputError(`fireflow emulators takes no arguments, got ${args.map((a) => JSON.stringify(a)).join(' ')}`);

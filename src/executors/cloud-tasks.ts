@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { ID_PATTERN } from '../core/ids.js';
 import { RetryAfterError, ShutdownError, TaskCancelledError } from '../core/errors.js';
 import type { Versioned } from '../core/store.js';
-import type { QueueName } from '../core/task.js';
+import type { QueueName, Task } from '../core/task.js';
 import { Attempt } from './attempt.js';
 import type { Executor, ExecutorFactory, ExecutorRuntime } from './executor.js';
 
@@ -31,8 +31,12 @@ export interface CloudTasksOptions {
    * delivery ends without it, ms; its outcome then follows the abort reason. @default 2_000
    */
   abortGraceMs?: number;
-  /** Where deliveries go instead of the queue's own function, e.g. a worker on Cloud Run. @default the function */
-  uri?: string;
+  /**
+   * Where deliveries go instead of the queue's own function, e.g. a `fireflow worker` on Cloud Run: one URL, or one
+   * per task (undefined: the queue's function), e.g. `(t) => HEAVY.has(t.type) ? workerUrl : undefined` to run the
+   * audio stages where sox, ffmpeg and Whisper are installed and the rest in the function. @default the function
+   */
+  uri?: string | ((task: Task) => string | undefined);
   /**
    * Longest a dispatch may run before Cloud Tasks gives up on it and redelivers, seconds (15–1800 for HTTP targets).
    * Set it above the longest handler: a redelivery while the first run still holds its lease is a no-op. @default 1800
@@ -57,6 +61,11 @@ export function dispatchId(v: Versioned): string {
   return `${v.task.id.replace(/[^A-Za-z0-9_-]/g, '_')}--${v.updateTime.seconds}-${v.updateTime.nanoseconds}`;
 }
 
+function checkUri<U extends string | undefined>(uri: U, name: string): U {
+  if (uri !== undefined && (typeof uri !== 'string' || !/^https?:\/\/\S+$/.test(uri))) throw new TypeError(`${name} must be an http(s) URL, got ${JSON.stringify(uri)}`);
+  return uri;
+}
+
 function isAlreadyEnqueued(error: unknown): boolean {
   return (error as { code?: string } | null)?.code === 'functions/task-already-exists';
 }
@@ -74,7 +83,7 @@ export class CloudTasksExecutor implements Executor {
   private readonly progressIntervalMs: number;
   private readonly abortGraceMs: number;
   private readonly deadlineSeconds: number;
-  private readonly uri: string | undefined;
+  private readonly uriOf: (task: Task) => string | undefined;
   private readonly queueOf: (queue: QueueName) => TaskQueueLike;
   private readonly attempts = new Map<string, Attempt>();
   private stopping = false;
@@ -93,8 +102,9 @@ export class CloudTasksExecutor implements Executor {
     this.progressIntervalMs = options.progressIntervalMs ?? 1_000;
     this.abortGraceMs = options.abortGraceMs ?? 2_000;
     this.deadlineSeconds = options.dispatchDeadlineSeconds ?? 1800;
-    if (options.uri !== undefined && !/^https?:\/\/\S+$/.test(options.uri)) throw new TypeError(`uri must be an http(s) URL, got ${JSON.stringify(options.uri)}`);
-    this.uri = options.uri;
+    const uri = options.uri;
+    if (uri !== undefined && typeof uri !== 'function') checkUri(uri, 'uri');
+    this.uriOf = typeof uri === 'function' ? (task) => checkUri(uri(task), `uri(${JSON.stringify(task.type)} task)`) : () => uri;
     if (!Number.isFinite(this.leaseMs) || this.leaseMs < 100) throw new TypeError(`leaseMs must be a number >= 100, got ${JSON.stringify(options.leaseMs)}`);
     if (!Number.isFinite(this.progressIntervalMs) || this.progressIntervalMs < 0) throw new TypeError(`progressIntervalMs must be a number >= 0, got ${JSON.stringify(options.progressIntervalMs)}`);
     if (!Number.isFinite(this.abortGraceMs) || this.abortGraceMs < 0) throw new TypeError(`abortGraceMs must be a number >= 0, got ${JSON.stringify(options.abortGraceMs)}`);
@@ -113,23 +123,27 @@ export class CloudTasksExecutor implements Executor {
   }
 
   /**
-   * Enqueues a pending task for delivery when due. A failed enqueue is logged; the task stays pending in Firestore,
-   * where `redispatchPending` (the scheduled sweep) finds it.
+   * Enqueues a pending task for delivery when due; resolves once Cloud Tasks has it, so a function that awaits it (as
+   * `submit` and the pipeline runner do) has no work left once it answers. A failed enqueue is logged and resolves;
+   * the task stays pending in Firestore, where `redispatchPending` (the scheduled sweep) finds it.
    */
-  enqueue(v: Versioned): void {
-    void this.send(v).catch((error: unknown) =>
-      this.runtime.log.error('could not enqueue the task on Cloud Tasks; the scheduled sweep will', { taskId: v.task.id, error: String(error) }),
-    );
+  async enqueue(v: Versioned): Promise<void> {
+    try {
+      await this.send(v);
+    } catch (error) {
+      this.runtime.log.error('could not enqueue the task on Cloud Tasks; the scheduled sweep will', { taskId: v.task.id, error: String(error) });
+    }
   }
 
   /** Enqueues one pending version of a task; enqueuing the same version again is a no-op. */
   async send(v: Versioned): Promise<void> {
     const { task } = v;
     const delayMs = task.runAfter ? task.runAfter.getTime() - Date.now() : 0;
+    const uri = this.uriOf(task);
     try {
       await this.queueOf(task.queue).enqueue(
         { taskId: task.id },
-        { id: dispatchId(v), dispatchDeadlineSeconds: this.deadlineSeconds, ...(this.uri ? { uri: this.uri } : {}), ...(delayMs > 0 ? { scheduleDelaySeconds: Math.ceil(delayMs / 1000) } : {}) },
+        { id: dispatchId(v), dispatchDeadlineSeconds: this.deadlineSeconds, ...(uri ? { uri } : {}), ...(delayMs > 0 ? { scheduleDelaySeconds: Math.ceil(delayMs / 1000) } : {}) },
       );
     } catch (error) {
       if (!isAlreadyEnqueued(error)) throw error;

@@ -41,8 +41,12 @@ export interface Executor {
    * instead of create + claim). Undefined when the task must wait its turn.
    */
   reserve(queue: QueueName, type?: string): Reservation | undefined;
-  /** A task became pending (submitted, retried by request): run it when due. */
-  enqueue(v: Versioned): void;
+  /**
+   * A task became pending (submitted, retried by request): run it when due. Callers await what it returns, so an
+   * executor that sends the task elsewhere (Cloud Tasks) has sent it before the request that made it pending is
+   * answered. Never rejects: a send that failed is logged and left to the sweep.
+   */
+  enqueue(v: Versioned): void | Promise<void>;
   /** A cancel was requested in this process for a task this executor may be running: abort it now. */
   cancelRequested(taskId: string): void;
   /** Stop taking work; let running tasks finish within the grace period, then release them to other processes. */
@@ -68,10 +72,10 @@ export type ExecutorFactory<E extends Executor = Executor> = (runtime: ExecutorR
  */
 export async function sweepOnce(
   runtime: Pick<ExecutorRuntime, 'store' | 'pipelines'>,
-  requeue: (v: Versioned) => void,
+  requeue: (v: Versioned) => void | Promise<void>,
 ): Promise<{ requeued: Versioned[]; settled: number; pipelinesDue: number }> {
   const { requeued, settled, due } = await runtime.store.sweepExpired();
-  for (const v of requeued) requeue(v);
+  await Promise.all(requeued.map((v) => requeue(v)));
   const pipelines = runtime.pipelines;
   if (pipelines) await Promise.all([...settled.map((t) => pipelines.settled(t)), ...due.map((v) => pipelines.advance(v.task.id))]);
   return { requeued, settled: settled.length, pipelinesDue: due.length };

@@ -69,8 +69,8 @@ export class HybridExecutor<L extends Executor = Executor, R extends Executor = 
     return this.local.reserve(queue, type);
   }
 
-  enqueue(v: Versioned): void {
-    (this.isRemote(v.task) ? this.remote : this.local).enqueue(v);
+  enqueue(v: Versioned): void | Promise<void> {
+    return (this.isRemote(v.task) ? this.remote : this.local).enqueue(v);
   }
 
   cancelRequested(taskId: string): void {

@@ -1,6 +1,9 @@
 import { spawn } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
+import { createRequire } from 'node:module';
+import { delimiter, dirname, join } from 'node:path';
 import { open } from 'node:fs/promises';
-import { NonRetriableError } from '../core/errors.js';
+import { NonRetriableError, sharedIdentity } from '../core/errors.js';
 
 export const AUDIO_FORMATS = ['wav', 'mp3', 'flac', 'ogg', 'm4a', 'webm'] as const;
 export type AudioFormat = (typeof AUDIO_FORMATS)[number];
@@ -63,14 +66,74 @@ export async function audioSeconds(path: string, signal?: AbortSignal): Promise<
   return seconds;
 }
 
+/** The tools that can decode recordings here: sox (wav, mp3, flac, ogg) and an ffmpeg (all six formats). */
+export interface Decoders {
+  sox: boolean;
+  /** The ffmpeg to run, or null. */
+  ffmpeg: string | null;
+}
+
 /**
- * Converts any supported recording to 16 kHz mono 16-bit WAV (what the offline recogniser expects). sox handles
- * wav/mp3/flac/ogg; m4a and webm need ffmpeg.
+ * The npm package holding a static ffmpeg for this platform, binary included in the tarball (no download at install
+ * time, no install script needed): `@ffmpeg-installer/linux-x64` and its siblings, GPLv3. Install it where apt is not
+ * available (a slim container, Cloud Functions' runtime).
  */
-export async function toSpeechWav(input: string, format: AudioFormat, output: string, signal?: AbortSignal): Promise<void> {
-  const viaFfmpeg = format === 'm4a' || format === 'webm';
+export const FFMPEG_PACKAGE = `@ffmpeg-installer/${process.platform}-${process.arch}`;
+
+function onPath(cmd: string, env: NodeJS.ProcessEnv): string | null {
+  for (const dir of (env.PATH ?? '').split(delimiter)) {
+    if (!dir) continue;
+    const file = join(dir, cmd);
+    try {
+      accessSync(file, constants.X_OK);
+      return file;
+    } catch {
+      // not here
+    }
+  }
+  return null;
+}
+
+function packagedFfmpeg(): string | null {
+  try {
+    const dir = dirname(createRequire(import.meta.url).resolve(`${FFMPEG_PACKAGE}/package.json`));
+    const file = join(dir, process.platform === 'win32' ? 'ffmpeg.exe' : 'ffmpeg');
+    accessSync(file, constants.X_OK);
+    return file;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Finds the decoders: sox on the PATH; ffmpeg from `FIREFLOW_FFMPEG`, else the PATH, else `FFMPEG_PACKAGE` if it is
+ * installed. A few `access` calls: cheap enough to ask for every recording, so a tool installed later is found.
+ */
+export function findDecoders(env: NodeJS.ProcessEnv = process.env, packaged: () => string | null = packagedFfmpeg): Decoders {
+  return { sox: onPath('sox', env) !== null, ffmpeg: env.FIREFLOW_FFMPEG || onPath('ffmpeg', env) || packaged() };
+}
+
+/** No tool here decodes the recording: a problem of this machine, said in one line naming what to install. */
+export class NoDecoderError extends NonRetriableError {
+  override name = 'NoDecoderError';
+  constructor(format: AudioFormat) {
+    super(
+      `no decoder for ${format} audio on this machine: install ${format === 'm4a' || format === 'webm' ? 'ffmpeg' : 'sox and libsox-fmt-all, or ffmpeg'} (apt-get install …), or where apt is not available \`npm install ${FFMPEG_PACKAGE}\` (a static ffmpeg inside the package), or set FIREFLOW_FFMPEG to an ffmpeg binary`,
+    );
+  }
+}
+sharedIdentity(NoDecoderError, 'NoDecoderError');
+
+/**
+ * Converts any supported recording to 16 kHz mono 16-bit WAV (what the offline recognisers expect): with sox where it
+ * is installed (wav, mp3, flac, ogg; the tested default), with ffmpeg for m4a and webm and wherever sox is missing.
+ */
+export async function toSpeechWav(input: string, format: AudioFormat, output: string, signal?: AbortSignal, decoders: Decoders = findDecoders()): Promise<'sox' | 'ffmpeg'> {
+  const viaFfmpeg = format === 'm4a' || format === 'webm' || !decoders.sox;
+  if (viaFfmpeg && !decoders.ffmpeg) throw new NoDecoderError(format);
   const r = viaFfmpeg
-    ? await run('ffmpeg', ['-nostdin', '-loglevel', 'error', '-y', '-i', input, '-ac', '1', '-ar', '16000', '-sample_fmt', 's16', output], { signal, aptPackage: 'ffmpeg' })
+    ? await run(decoders.ffmpeg!, ['-nostdin', '-loglevel', 'error', '-y', '-i', input, '-map_metadata', '-1', '-ac', '1', '-ar', '16000', '-c:a', 'pcm_s16le', '-f', 'wav', output], { signal, aptPackage: 'ffmpeg' })
     : await run('sox', ['-V1', '-t', format, input, '-r', '16000', '-c', '1', '-b', '16', '-e', 'signed-integer', output], { signal, aptPackage: 'sox libsox-fmt-all' });
   if (r.code !== 0) throw new NonRetriableError(`could not decode the ${format} audio: ${r.stderr.trim().split('\n').at(-1) ?? `exit ${r.code}`}`);
+  return viaFfmpeg ? 'ffmpeg' : 'sox';
 }

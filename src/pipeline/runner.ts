@@ -301,7 +301,7 @@ export class PipelineRunner implements PipelineHooks {
       const executor = this.deps.executor();
       let batch = await this.batch(def, parent.task, step);
       if (!Object.keys(step.change).length && !batch.staged.length) {
-        for (const v of step.pending ?? []) executor?.enqueue(v);
+        await Promise.all((step.pending ?? []).map((v) => executor?.enqueue(v)));
         return;
       }
       let results: WriteResult[] | 'conflict';
@@ -317,12 +317,15 @@ export class PipelineRunner implements PipelineHooks {
         results = await store.writeIfUnchanged(id, 'advance', step.change, parent.updateTime, batch.staged);
       }
       if (results === 'conflict') continue;
-      for (const v of step.pending ?? []) executor?.enqueue(v);
-      for (const start of batch.start) {
-        const writeTime = results[start.at]!.writeTime;
-        const at = writeTime.toDate();
-        executor?.enqueue({ task: { createdAt: at, ...start.task, updatedAt: at } as Task, updateTime: writeTime });
-      }
+      // Awaited, so the request or delivery that advanced the pipeline has handed on its next tasks before it ends.
+      await Promise.all([
+        ...(step.pending ?? []).map((v) => executor?.enqueue(v)),
+        ...batch.start.map((start) => {
+          const writeTime = results[start.at]!.writeTime;
+          const at = writeTime.toDate();
+          return executor?.enqueue({ task: { createdAt: at, ...start.task, updatedAt: at } as Task, updateTime: writeTime });
+        }),
+      ]);
       for (const id of batch.cancel) executor?.cancelRequested(id);
       return;
     }
