@@ -10,11 +10,13 @@ import { deleteApp, initializeApp } from 'firebase-admin/app';
 import { FieldValue, Timestamp, getFirestore } from 'firebase-admin/firestore';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signUpUser, type User } from './api-harness.js';
-import { waitFor } from './helpers.js';
+import { freePort, waitFor } from './helpers.js';
 import { completeUpload } from '../src/audio/record.js';
 import { FsBlobStore } from '../src/blobs/fs-store.js';
 import { resolveRetryPolicy } from '../src/core/retry.js';
 import { newTask } from '../src/core/task.js';
+import { AUDIO_PIPELINE } from '../src/audio/pipeline.js';
+import { deployedFireflow, serveWorker } from '../src/worker/index.js';
 
 const CLIP = '/usr/share/pocketsphinx/test/data/librivox/sense_and_sensibility_01_austen_64kb-0880.wav';
 const env = process.env;
@@ -82,7 +84,7 @@ function finished(taskId: string, what: string, timeoutMs: number): Promise<any>
 }
 
 describe('Cloud Functions in the emulators', () => {
-  it('processes a recording: the API function starts it, the worker runs the heavy stages, a listener sees progress', async () => {
+  it('processes a recording: the API function starts it, the worker functions run every stage, a listener sees progress', async () => {
     const taskId = await startProcessing(readFileSync(CLIP));
     const progress: number[] = [];
     const owners = new Map<string, Set<string>>();
@@ -196,4 +198,46 @@ describe('Cloud Functions in the emulators', () => {
       expect(done.attempt).toBe(id === dead ? 2 : 1);
     }
   }, 120_000);
+
+  it('a fireflow worker beside them (as on Cloud Run): the Cloud Tasks emulator delivers the audio stages to it, the rest to the worker function', async () => {
+    const audioId = await upload(readFileSync(CLIP));
+    const port = await freePort();
+    // Configured as `fireflow worker` is, from the environment, with this server as the URL of the audio-tool stages.
+    const workerApp = initializeApp({ projectId: project, serviceAccountId: `${project}@appspot.gserviceaccount.com` }, `worker-${randomBytes(3).toString('hex')}`);
+    const { fireflow: ff, blobs } = deployedFireflow(workerApp, { ...env, FIREFLOW_WORKER_URL: `http://127.0.0.1:${port}/` });
+    await ff.start();
+    const server = await serveWorker(ff, { auth: 'emulator', port, handleSignals: false });
+    const owners = new Map<string, string>();
+    const stages = ['reassemble', 'transcribe', 'chunk', 'questions'];
+    let taskId = '';
+    const unsubscribe: Array<() => void> = [];
+    try {
+      await completeUpload(db, blobs, audioId);
+      taskId = await ff.submit(AUDIO_PIPELINE, { audioId }, { ownerUid: user.uid });
+      for (const stage of stages) {
+        unsubscribe.push(
+          db.doc(`processing_tasks/${taskId}.${stage}`).onSnapshot((s) => {
+            const owner = s.get('leaseOwner');
+            if (typeof owner === 'string') owners.set(stage, owner);
+          }),
+        );
+      }
+      const done = await finished(taskId, 'the pipeline to finish', 120_000);
+      expect(done.status, JSON.stringify(done.error)).toBe('completed');
+    } finally {
+      for (const u of unsubscribe) u();
+      await server.close();
+      await deleteApp(workerApp);
+    }
+    // The audio stages ran in this server's executor; the text stages in another (the worker function's).
+    expect(owners.get('reassemble')).toBe(ff.executor.id);
+    expect(owners.get('transcribe')).toBe(ff.executor.id);
+    for (const stage of ['chunk', 'questions']) {
+      expect(owners.get(stage), stage).toMatch(/^cloud-tasks:/);
+      expect(owners.get(stage), stage).not.toBe(ff.executor.id);
+    }
+    const results = await api('GET', `/audio/${audioId}/results`);
+    expect(results.body.transcript.words.length).toBeGreaterThan(5);
+    expect(results.body.questions.length).toBeGreaterThan(0);
+  }, 180_000);
 });

@@ -1,3 +1,4 @@
+import { createServer, type AddressInfo } from 'node:net';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readdirSync } from 'node:fs';
@@ -73,4 +74,16 @@ export function librivoxRecording(out: string, times = 1): string {
   const r = spawnSync('sox', [...Array.from({ length: times }, () => clips).flat(), out], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`sox could not join the LibriVox clips: ${r.stderr.trim()}`);
   return out;
+}
+
+/** A TCP port free on 127.0.0.1 right now, for a server whose URL must be known before it starts. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
 }

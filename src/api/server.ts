@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type express from 'express';
 import type { Fireflow } from '../fireflow.js';
@@ -89,6 +89,9 @@ export async function listenHttp(
   });
   const { address, port: bound } = server.address() as AddressInfo;
   let closing: Promise<void> | undefined;
+  // While closing, a connection whose request was just answered is idle: close it then, rather than wait for its
+  // keep-alive to time out (the client's fetch keeps it open for seconds).
+  server.on('request', (_req, res: ServerResponse) => res.once('finish', () => closing && setImmediate(() => server.closeIdleConnections())));
   const close = () =>
     (closing ??= (async () => {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));

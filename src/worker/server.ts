@@ -123,7 +123,12 @@ export async function serveWorker(fireflow: Fireflow<DispatchingExecutor>, optio
   };
 
   return listenHttp(
-    (req, res) => void deliver(req, res).catch((error: unknown) => answer(res, 500, { error: String(error) })),
+    (req, res) =>
+      void deliver(req, res).catch((error: unknown) => {
+        // E.g. Google's certificates could not be fetched: not the caller's fault, so Cloud Tasks should come again.
+        log.error('could not handle the delivery', { error: String(error) });
+        answer(res, 500, { error: String(error) });
+      }),
     fireflow,
     { port, host, drainMs: options.drainMs ?? 8_000, handleSignals: options.handleSignals ?? true },
     // Deliveries run for minutes: abort them (each hands its task back and answers) rather than wait for them.
