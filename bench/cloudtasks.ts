@@ -17,18 +17,12 @@ import { CloudTasksExecutor, cloudTasks } from '../src/executors/cloud-tasks.js'
 import type { ExecutorFactory } from '../src/executors/executor.js';
 import { inProcess } from '../src/executors/in-process.js';
 import { createFireflow } from '../src/fireflow.js';
+import { deliveryData } from '../src/worker/server.js';
 import { emit, freshFirestore, log, quantile, round } from './util.js';
 
 const TASKS = 200;
 /** The worker function's queue allows 20 dispatches at once (functions/src/index.ts); the in-process run gets the same. */
 const CONCURRENCY = 20;
-
-/** The body of a Cloud Tasks delivery: `{data}` as JSON, or that JSON base64-encoded (as the emulator forwards it). */
-function deliveryData(raw: string): unknown {
-  let body: unknown = JSON.parse(raw);
-  if (typeof body === 'string') body = JSON.parse(Buffer.from(body, 'base64').toString('utf8'));
-  return (body as { data?: unknown }).data;
-}
 
 /**
  * `separateSubmitter`: the tasks are submitted by another fireflow without an executor (an API process, say), as

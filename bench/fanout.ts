@@ -22,7 +22,16 @@ import { createTranscriber, transcriberConfigFromEnv } from '../src/transcribe/s
 import { script } from './pipeline.js';
 import { emit, log, round } from './util.js';
 
-const opt = (name: string, fallback: number) => Number(process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback);
+/** `--name=N` or `--name N`; anything but a positive number is refused, quoted, rather than ignored. */
+function opt(name: string, fallback: number): number {
+  const args = process.argv;
+  const i = args.findIndex((a) => a === `--${name}` || a.startsWith(`--${name}=`));
+  if (i < 0) return fallback;
+  const raw = args[i]!.includes('=') ? args[i]!.slice(args[i]!.indexOf('=') + 1) : args[i + 1];
+  const value = Number(raw);
+  if (!raw || !Number.isFinite(value) || value <= 0) throw new TypeError(`--${name} must be a positive number, got ${JSON.stringify(raw ?? null)}`);
+  return value;
+}
 const CHUNK_BYTES = 8 * 1024 * 1024;
 
 async function workers(n: number, projectId: string, blobDir: string, pieceSeconds: number, label: string): Promise<ChildProcess[]> {

@@ -7,6 +7,7 @@ import { AUDIO_PIPELINE } from '../src/audio/pipeline.js';
 import { expireUploads, getAudio } from '../src/audio/record.js';
 import { activeSlots } from '../src/core/slots.js';
 import { createApi } from '../src/api/index.js';
+import { saveTranscript } from '../src/audio/transcript-store.js';
 import { sha256 as sha, startApi, type ApiHarness, type User } from './api-harness.js';
 
 let h: ApiHarness;
@@ -115,6 +116,22 @@ describe('uploads and processing', () => {
     expect(res.headers.get('content-length')).toBe('50000');
     expect(Buffer.from(await res.arrayBuffer()).equals(wav)).toBe(true);
     expect((await call(bob, 'GET', `/audio/${id}/speech`)).status).toBe(404);
+  });
+
+  it('serves subtitles of the stored transcript as WebVTT and SubRip to its owner only, and says when there is none yet', async () => {
+    const id = await upload(alice, bytes, 4000);
+    expect((await call(alice, 'GET', `/audio/${id}/subtitles.vtt`)).status).toBe(409);
+    const words = 'Hello there. This is a <test> of subtitles, which are cut at sentence ends.'.split(' ').map((word, i) => ({ word, start: 0.5 + i * 0.4, end: 0.8 + i * 0.4, confidence: 0.9 }));
+    await saveTranscript(h.db, id, { text: words.map((w) => w.word).join(' '), words, language: 'en', engine: 'test' });
+    const get = (ext: string, user = alice) => fetch(`${h.api.url}/audio/${id}/subtitles.${ext}`, { headers: { authorization: `Bearer ${user.token}` } });
+    const vtt = await get('vtt');
+    expect(vtt.status).toBe(200);
+    expect(vtt.headers.get('content-type')).toBe('text/vtt; charset=utf-8');
+    expect(await vtt.text()).toBe('WEBVTT\n\n1\n00:00:00.500 --> 00:00:01.300\nHello there.\n\n2\n00:00:01.300 --> 00:00:06.000\nThis is a &lt;test&gt; of subtitles,\nwhich are cut at sentence ends.\n');
+    const srt = await get('srt');
+    expect(srt.headers.get('content-type')).toBe('application/x-subrip; charset=utf-8');
+    expect(await srt.text()).toMatch(/^1\n00:00:00,500 --> 00:00:01,300\nHello there\.\n\n2\n/);
+    expect((await get('vtt', bob)).status).toBe(404);
   });
 
   it('answers 429 with Retry-After when a user has too many pipelines pending or running', async () => {

@@ -17,6 +17,8 @@ import { PocketsphinxTranscriber } from '../src/transcribe/pocketsphinx.js';
 import { WhisperTranscriber } from '../src/transcribe/whisper.js';
 import { wer } from './support/wer.js';
 import { loadTranscript } from '../src/audio/transcript-store.js';
+import { subtitleCues } from '../src/text/subtitles.js';
+import { expectCuesWithinLimits } from './support/cue-limits.js';
 import type { Transcriber, Word } from '../src/transcribe/transcriber.js';
 import { textProblems } from '../src/text/check.js';
 import { TEXT_STAGES } from '../src/audio/text-stages.js';
@@ -144,6 +146,12 @@ describe('audio pipeline', () => {
     for (const c of chunks) for (const s of c.sentenceStarts.filter((i) => i > 0)) expect(transcript.words[s - 1]!.word).toMatch(/[.!?]["')\]]*$/);
     const questions = (await loadQuestions(db, audioId))!;
     expect(questions.length).toBeGreaterThan(0);
+    // Subtitles from the real transcript: within the limits, and about as many cues as the clips have sentences.
+    const cues = subtitleCues(transcript.words);
+    expectCuesWithinLimits(cues, transcript.words);
+    const sentences = transcript.words.filter((w) => /[.!?]["')\]]*$/.test(w.word)).length;
+    expect(cues.length).toBeGreaterThanOrEqual(sentences);
+    expect(cues.length).toBeLessThan(transcript.words.length / 3);
   });
 
   it('with Whisper, a cancel during transcription kills its workers; the pipeline ends cancelled with no transcript', { timeout: 120_000 }, async () => {

@@ -151,3 +151,26 @@ describe('fireflow status, list, cancel', () => {
     expect(missing.stderr).toMatch(/^fireflow: .*no-such-task/);
   });
 });
+
+describe('fireflow export', () => {
+  it('prints a processed recording as subtitles (vtt, srt), Markdown or JSON; a bad format is one line, exit 2', async () => {
+    const list = await fireflow(['list', '--status', 'completed', '--limit', '1']);
+    const taskId = list.stdout.split(/\s+/)[0]!;
+    const audioId = ((await server.fireflow.get(taskId)).params as { audioId: string }).audioId;
+    const vtt = await fireflow(['export', audioId, '--format', 'vtt']);
+    expect(vtt.code, vtt.stderr).toBe(0);
+    expect(vtt.stdout).toMatch(/^WEBVTT\n\n1\n00:00:\d\d\.\d{3} --> 00:00:\d\d\.\d{3}\n\S/);
+    expect((await fireflow(['export', audioId, '--format', 'srt'])).stdout).toMatch(/^1\n00:00:\d\d,\d{3} --> /);
+    const md = await fireflow(['export', audioId]);
+    expect(md.stdout).toMatch(new RegExp(`^# Recording ${audioId}\n\n0:03 · \\d+ words · en, whisper:base\n`));
+    expect(md.stdout).toMatch(/^## Chapters\n\n1\. \*\*.+\*\* \(0:00–0:0\d\)$/m);
+    expect(md.stdout).toMatch(/^## Transcript$/m);
+    const json = JSON.parse((await fireflow(['export', audioId, '--format', 'json'])).stdout);
+    expect(json.audio.id).toBe(audioId);
+    expect(json.transcript.words.length).toBeGreaterThan(3);
+    const bad = await fireflow(['export', audioId, '--format', 'docx']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toBe('fireflow: --format must be one of md, json, vtt, srt, got "docx"\n');
+  });
+});
+

@@ -2,7 +2,7 @@
 // recording from the page, watch its task move live, see the results; cancel a running task from the page.
 // Screenshots go to test-artifacts/.
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -110,6 +110,29 @@ describe('dashboard', () => {
     // ...and the word under the playhead is highlighted (it may have moved on if playback started).
     await page.waitForSelector('#transcript button.word.playing', { timeout: 5_000 });
     expect(Number(await page.locator('#transcript button.word.playing').getAttribute('data-start'))).toBeGreaterThanOrEqual(start);
+    // The player's subtitle track: the API's WebVTT, parsed by Chromium into cues that cover the transcript.
+    const cues = await page.waitForFunction(
+      () => {
+        const track = (document.getElementById('player') as any).textTracks[0];
+        if (!track) return null;
+        track.mode = 'hidden'; // cues load once the track is not disabled
+        const list: { start: number; end: number; text: string }[] = track.cues ? [...track.cues].map((c: any) => ({ start: c.startTime, end: c.endTime, text: c.text })) : [];
+        return list.length ? list : null;
+      },
+      undefined,
+      { timeout: 10_000 },
+    );
+    const loaded = (await cues.jsonValue()) as { start: number; end: number; text: string }[];
+    const words = await page.locator('#transcript button.word').allTextContents();
+    expect(loaded.map((c) => c.text.replace(/\n/g, ' ')).join(' ')).toBe(words.join(' '));
+    for (const c of loaded) {
+      expect(c.end - c.start).toBeLessThanOrEqual(7);
+      for (const line of c.text.split('\n')) expect(line.length).toBeLessThanOrEqual(42);
+    }
+    // The downloads: a Markdown file of this recording's results.
+    const [file] = await Promise.all([page.waitForEvent('download'), page.locator('#downloads button[data-format="md"]').click()]);
+    expect(file.suggestedFilename()).toMatch(/\.md$/);
+    expect(await readFile((await file.path())!, 'utf8')).toMatch(/^# Recording \S+\n[\s\S]*## Transcript\n/);
     expect((await server.fireflow.get(taskId!)).status).toBe('completed');
     await page.screenshot({ path: join(ARTIFACTS, 'dashboard-completed.png'), fullPage: true });
     await page.close();

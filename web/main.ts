@@ -8,6 +8,7 @@ import {
   fetchClientConfig,
   fireflowApi,
   orderedStages,
+  resultsMarkdown,
   watchTask,
   watchTasks,
   type AudioResults,
@@ -171,6 +172,7 @@ async function showResults(audioId: string, done: string[]): Promise<void> {
       byId<HTMLAudioElement>('player').src = audioUrl.url;
     }
   }
+  showSubtitles(audioId, results);
   fill('chapters', results.chapters, 'chapters', (c) => h('li', { dataset: { chapter: String(c.index) } }, timeButton(c.startSeconds, `${clock(c.startSeconds)}–${clock(c.endSeconds)}`), ` ${c.title}`, h('div', { className: 'muted', textContent: c.summary.join(' ') })));
   fill('questions', results.questions, 'questions', (q) => h('li', {}, q.prompt, ' ', timeButton(q.startSeconds), h('details', {}, h('summary', { textContent: 'answer' }), q.answer)));
   fill('chunks', results.chunks, 'chunk', (c) => h('li', {}, timeButton(c.startSeconds, `${clock(c.startSeconds)}–${clock(c.endSeconds)}`), ` ${c.wordCount} words · ${c.topTerms.join(', ')}`));
@@ -192,6 +194,36 @@ async function showResults(audioId: string, done: string[]): Promise<void> {
   );
   if (results.graph) drawGraph(byId('graph'), results.graph);
   else byId('graph').replaceChildren(notYet('graph'));
+}
+
+/** Object URLs of the subtitles track and of the last download, revoked when replaced. */
+let subtitlesUrl: { audioId: string; url: string } | undefined;
+
+/**
+ * The transcript's WebVTT as the player's subtitle track (fetched with the ID token, which `<track src>` cannot send,
+ * then handed over as an object URL), and the download buttons for this recording.
+ */
+function showSubtitles(audioId: string, results: AudioResults): void {
+  const downloads = byId('downloads');
+  downloads.hidden = !results.transcript;
+  downloads.dataset.audioId = audioId;
+  if (!results.transcript || subtitlesUrl?.audioId === audioId) return;
+  void api.subtitles(audioId, 'vtt').then((vtt) => {
+    if (!resultsKey.startsWith(`${audioId}|`)) return;
+    if (subtitlesUrl) URL.revokeObjectURL(subtitlesUrl.url);
+    subtitlesUrl = { audioId, url: URL.createObjectURL(new Blob([vtt], { type: 'text/vtt' })) };
+    const track = byId<HTMLTrackElement>('subtitles');
+    track.srclang = results.transcript!.language.split('-')[0] || 'und';
+    track.src = subtitlesUrl.url;
+  }, showError);
+}
+
+async function download(audioId: string, format: 'vtt' | 'srt' | 'md' | 'json'): Promise<void> {
+  const text = format === 'vtt' || format === 'srt' ? await api.subtitles(audioId, format) : format === 'md' ? resultsMarkdown(await api.results(audioId)) : JSON.stringify(await api.results(audioId), null, 2);
+  const url = URL.createObjectURL(new Blob([text], { type: format === 'json' ? 'application/json' : 'text/plain' }));
+  const a = h('a', { href: url, download: `${audioId}.${format}` });
+  a.click();
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
 }
 
 function route(): void {
@@ -255,6 +287,11 @@ async function start(): Promise<void> {
     const input = e.target as HTMLInputElement;
     const file = input.files?.[0];
     if (file) void upload(file).finally(() => (input.value = ''));
+  });
+  byId('downloads').addEventListener('click', (e) => {
+    const format = (e.target as HTMLElement).dataset.format as 'vtt' | 'srt' | 'md' | 'json' | undefined;
+    const audioId = byId('downloads').dataset.audioId;
+    if (format && audioId) download(audioId, format).catch(showError);
   });
   const player = byId<HTMLAudioElement>('player');
   for (const event of ['timeupdate', 'seeked']) player.addEventListener(event, () => highlightAt(player.currentTime));

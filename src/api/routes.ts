@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
 import type { Firestore } from 'firebase-admin/firestore';
 import { z } from 'zod';
 import { AUDIO_PIPELINE, AUDIO_STAGES } from '../audio/pipeline.js';
@@ -16,6 +17,7 @@ import { ApiError } from './errors.js';
 import { estimateSeconds, type StageRates } from './estimate.js';
 import { prometheusText } from './prometheus.js';
 import { route, type Route } from './route.js';
+import { subtitleCues, toSrt, toWebVtt } from '../text/subtitles.js';
 
 export interface RouteDeps {
   fireflow: Fireflow;
@@ -254,6 +256,30 @@ export function apiRoutes(deps: RouteDeps): Route[] {
         return { body: { audio: record, transcript, chunks, graph, chapters, questions } };
       },
     }),
+    ...(
+      [
+        ['vtt', 'text/vtt', 'WebVTT (what an HTML <track> reads)', toWebVtt],
+        ['srt', 'application/x-subrip', 'SubRip', toSrt],
+      ] as const
+    ).map(([ext, contentType, what, write]) =>
+      route({
+        method: 'get',
+        path: `/audio/:audioId/subtitles.${ext}`,
+        summary: `Subtitles as ${what}: cues of at most 2 lines of 42 characters and 7 s, cut at sentence ends, pauses and commas.`,
+        params: z.object({ audioId: id }).strict(),
+        responses: { 200: { description: `${what} text`, contentType } },
+        async handle({ params, caller }) {
+          const record = await ownAudio(db, caller, params.audioId);
+          const transcript = await loadTranscript(db, record.id);
+          if (!transcript) throw new ApiError('failed-precondition', `audio ${JSON.stringify(record.id)} has no transcript yet (${record.status})`);
+          const text = write(subtitleCues(transcript.words));
+          return {
+            stream: { contentType: `${contentType}; charset=utf-8`, body: Readable.from([Buffer.from(text)]), bytes: Buffer.byteLength(text) },
+            headers: { 'cache-control': 'private, max-age=60', 'content-disposition': `inline; filename="${record.id}.${ext}"` },
+          };
+        },
+      }),
+    ),
     route({
       method: 'get',
       path: '/audio/:audioId/speech',

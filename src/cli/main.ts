@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { fireflowApi, type ApiTask } from '../client/api.js';
 import { connectClient, fetchClientConfig, type Connected } from '../client/connect.js';
-import { orderedStages } from '../client/format.js';
+import { orderedStages, resultsMarkdown } from '../client/format.js';
 import { BadInputError, EXIT, EXIT_CODES_HELP, exitCodeOf } from './errors.js';
 import { processFile, readRecording } from './process.js';
 import { packageRoot } from './package-root.js';
@@ -18,6 +18,8 @@ commands:
   status <taskId>    a task's status, progress, stages and error
   list               your newest recordings' tasks (--status S, --limit N; --all: stage tasks too)
   cancel <taskId>    cancel a pending or running task
+  export <audioId>   a recording's results on stdout: --format md (default; chapters, questions, transcript),
+                     json (everything stored), vtt or srt (subtitles)
   serve              the API, an in-process executor and the dashboard (--port N, default 8787; --host H,
                      default 127.0.0.1; on the emulators another host needs --insecure-emulator-auth)
   emulators          start the local Firebase emulators (Firestore, Auth) and keep them running
@@ -36,6 +38,8 @@ FIREFLOW_EMAIL and FIREFLOW_PASSWORD.
 ${EXIT_CODES_HELP}
 `;
 
+const EXPORT_FORMATS = ['md', 'json', 'vtt', 'srt'] as const;
+
 const OPTIONS = {
   api: { type: 'string' },
   port: { type: 'string' },
@@ -44,6 +48,7 @@ const OPTIONS = {
   status: { type: 'string' },
   limit: { type: 'string' },
   all: { type: 'boolean' },
+  format: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean' },
 } satisfies ParseArgsConfig['options'];
@@ -146,6 +151,19 @@ export async function main(argv: string[], out: NodeJS.WriteStream = process.std
       return withSession(values, async ({ api }) => {
         const task = await api.cancel(id);
         out.write(`task ${task.id} ${task.status === 'cancelled' ? 'cancelled' : task.cancelRequested ? 'is being cancelled (its handler was asked to stop)' : `is already ${task.status}`}\n`);
+        return EXIT.ok;
+      });
+    }
+    case 'export': {
+      const id = oneArg(command, args, 'audio id');
+      const format = values.format ?? 'md';
+      if (!EXPORT_FORMATS.includes(format as (typeof EXPORT_FORMATS)[number])) throw new BadInputError(`--format must be one of ${EXPORT_FORMATS.join(', ')}, got ${JSON.stringify(format)}`);
+      return withSession(values, async ({ api }) => {
+        if (format === 'vtt' || format === 'srt') out.write(await api.subtitles(id, format));
+        else {
+          const results = await api.results(id);
+          out.write(format === 'json' ? `${JSON.stringify(results, null, 2)}\n` : resultsMarkdown(results));
+        }
         return EXIT.ok;
       });
     }

@@ -66,7 +66,7 @@ export function fireflowApi(options: FireflowApiOptions) {
   if (typeof options.idToken !== 'function') throw new TypeError('idToken must be a function returning a Firebase ID token');
   const base = options.baseUrl.replace(/\/+$/, '');
 
-  async function call<T>(method: string, path: string, body?: unknown, init: { headers?: Record<string, string>; signal?: AbortSignal } = {}): Promise<T> {
+  async function call<T>(method: string, path: string, body?: unknown, init: { headers?: Record<string, string>; signal?: AbortSignal; text?: boolean } = {}): Promise<T> {
     const headers: Record<string, string> = { authorization: `Bearer ${await options.idToken()}`, ...init.headers };
     let payload: string | Uint8Array<ArrayBuffer> | undefined;
     if (body instanceof Uint8Array) payload = body as Uint8Array<ArrayBuffer>;
@@ -82,6 +82,7 @@ export function fireflowApi(options: FireflowApiOptions) {
       throw new ApiCallError(0, 'unavailable', `the fireflow API at ${base} cannot be reached (${error instanceof Error ? ((error.cause as Error | undefined)?.message ?? error.message) : String(error)})`);
     }
     const text = await res.text();
+    if (init.text && res.ok) return text as T;
     let parsed: any = null;
     try {
       parsed = text ? JSON.parse(text) : null;
@@ -131,6 +132,8 @@ export function fireflowApi(options: FireflowApiOptions) {
     cancel: (id: string) => call<ApiTask>('POST', `/tasks/${encodeURIComponent(id)}/cancel`),
     retry: (id: string) => call<ApiTask>('POST', `/tasks/${encodeURIComponent(id)}/retry`),
     results: (audioId: string) => call<AudioResults>('GET', `/audio/${encodeURIComponent(audioId)}/results`),
+    /** The transcript's subtitles, as WebVTT or SubRip text. */
+    subtitles: (audioId: string, format: 'vtt' | 'srt') => call<string>('GET', `/audio/${encodeURIComponent(audioId)}/subtitles.${format}`, undefined, { text: true }),
   };
 }
 

@@ -13,3 +13,4 @@ export { openAiQuestions, type OpenAiQuestionOptions } from './openai-questions.
 export { geminiQuestions, type GeminiQuestionOptions } from './gemini-questions.js';
 export { createQuestionGenerator, questionConfigFromEnv, questionConfigSchema, QUESTION_PROVIDERS, type QuestionConfig } from './select-questions.js';
 export { textProblems, type TextResults } from './check.js';
+export { subtitleCues, toWebVtt, toSrt, layoutLines, type Cue, type CueOptions, type TimedWord } from './subtitles.js';
