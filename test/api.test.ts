@@ -115,7 +115,24 @@ describe('uploads and processing', () => {
     expect(res.headers.get('content-type')).toBe('audio/wav');
     expect(res.headers.get('content-length')).toBe('50000');
     expect(Buffer.from(await res.arrayBuffer()).equals(wav)).toBe(true);
+    expect(res.headers.get('accept-ranges')).toBe('bytes');
     expect((await call(bob, 'GET', `/audio/${id}/speech`)).status).toBe(404);
+
+    // Ranges (what a player seeking in the recording asks for): 206 with exactly those bytes.
+    const ranged = (range: string, user = alice) => fetch(`${h.api.url}/audio/${id}/speech`, { headers: { authorization: `Bearer ${user.token}`, range } });
+    for (const [range, start, end] of [['bytes=1000-1999', 1000, 1999], ['bytes=49990-', 49990, 49999], ['bytes=-5', 49995, 49999], ['bytes=49000-99999', 49000, 49999]] as const) {
+      const part = await ranged(range);
+      expect(part.status, range).toBe(206);
+      expect(part.headers.get('content-range')).toBe(`bytes ${start}-${end}/50000`);
+      expect(part.headers.get('content-length')).toBe(String(end - start + 1));
+      expect(Buffer.from(await part.arrayBuffer()).equals(wav.subarray(start, end + 1)), range).toBe(true);
+    }
+    const outside = await ranged('bytes=50000-');
+    expect(outside.status).toBe(416);
+    expect(outside.headers.get('content-range')).toBe('bytes */50000');
+    expect(((await outside.json()) as { error: { code: string } }).error.code).toBe('range-not-satisfiable');
+    expect((await ranged('bytes=0-1,5-6')).status).toBe(200); // several ranges: the whole recording
+    expect((await ranged('bytes=0-99', bob)).status).toBe(404);
   });
 
   it('serves subtitles of the stored transcript as WebVTT and SubRip to its owner only, and says when there is none yet', async () => {

@@ -10,6 +10,7 @@ export const API_ERROR_STATUS = {
   'failed-precondition': 409,
   'payload-too-large': 413,
   'unsupported-media-type': 415,
+  'range-not-satisfiable': 416,
   'resource-exhausted': 429,
   internal: 500,
   unavailable: 503,

@@ -16,6 +16,7 @@ import type { Caller } from './auth.js';
 import { ApiError } from './errors.js';
 import { estimateSeconds, type StageRates } from './estimate.js';
 import { prometheusText } from './prometheus.js';
+import { parseRange } from './range.js';
 import { route, type Route } from './route.js';
 import { subtitleCues, toSrt, toWebVtt } from '../text/subtitles.js';
 
@@ -283,14 +284,26 @@ export function apiRoutes(deps: RouteDeps): Route[] {
     route({
       method: 'get',
       path: '/audio/:audioId/speech',
-      summary: 'The recording as it was transcribed (16 kHz mono WAV), for playback next to the transcript.',
+      summary: 'The recording as it was transcribed (16 kHz mono WAV), for playback next to the transcript; a Range header gets those bytes (206).',
       params: z.object({ audioId: id }).strict(),
-      responses: { 200: { description: 'audio/wav bytes', contentType: 'audio/wav' } },
-      async handle({ params, caller }) {
+      responses: {
+        200: { description: 'audio/wav bytes', contentType: 'audio/wav' },
+        206: { description: 'the bytes the Range header asked for (one range; several are answered whole)', contentType: 'audio/wav' },
+      },
+      async handle({ params, caller, header }) {
         const record = await ownAudio(db, caller, params.audioId);
         const stat = record.speechKey ? await blobs.stat(record.speechKey) : null;
         if (!record.speechKey || !stat) throw new ApiError('failed-precondition', `audio ${JSON.stringify(record.id)} has not been reassembled yet (${record.status})`);
-        return { stream: { contentType: 'audio/wav', body: blobs.read(record.speechKey), bytes: stat.size }, headers: { 'cache-control': 'private, max-age=3600' } };
+        const headers = { 'cache-control': 'private, max-age=3600', 'accept-ranges': 'bytes' };
+        const range = parseRange(header('range'), stat.size);
+        if (range === 'unsatisfiable') {
+          throw new ApiError('range-not-satisfiable', `the range ${JSON.stringify(header('range'))} is outside the recording's ${stat.size} bytes`, null, { 'content-range': `bytes */${stat.size}` });
+        }
+        if (range) {
+          const body = blobs.read(record.speechKey, range);
+          return { status: 206, stream: { contentType: 'audio/wav', body, bytes: range.end - range.start + 1 }, headers: { ...headers, 'content-range': `bytes ${range.start}-${range.end}/${stat.size}` } };
+        }
+        return { stream: { contentType: 'audio/wav', body: blobs.read(record.speechKey), bytes: stat.size }, headers };
       },
     }),
     route({

@@ -17,7 +17,7 @@ export {
   type NewUpload,
 } from './record.js';
 export { reassemble, chunkKey, type ReassembledAudio } from './reassemble.js';
-export { BlobNotFoundError, type BlobStore, type BlobInfo } from '../blobs/blob-store.js';
+export { BlobNotFoundError, type BlobStore, type BlobInfo, type ByteRange } from '../blobs/blob-store.js';
 export { FsBlobStore } from '../blobs/fs-store.js';
 export { GcsBlobStore } from '../blobs/gcs-store.js';
 export { localAudio, type AudioInput, type Transcriber, type Transcript, type Word, type TranscribeContext } from '../transcribe/transcriber.js';

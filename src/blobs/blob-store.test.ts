@@ -28,6 +28,13 @@ function contract(name: string, make: () => Promise<BlobStore>) {
       expect(await text(store.read('a/b/one.bin'))).toBe('bye');
     });
 
+    it('reads a range of bytes, both ends included', async () => {
+      await store.put('a/range.bin', Buffer.from('0123456789'));
+      expect(await text(store.read('a/range.bin', { start: 2, end: 5 }))).toBe('2345');
+      expect(await text(store.read('a/range.bin', { start: 9, end: 9 }))).toBe('9');
+      expect(await text(store.read('a/range.bin', { start: 0, end: 9 }))).toBe('0123456789');
+    });
+
     it('reports missing blobs', async () => {
       expect(await store.stat('nope/x')).toBeNull();
       await expect(text(store.read('nope/x'))).rejects.toBeInstanceOf(BlobNotFoundError);

@@ -7,6 +7,12 @@ export interface BlobInfo {
   size: number;
 }
 
+/** Bytes `start` to `end` of a blob, both included, counted from 0. */
+export interface ByteRange {
+  start: number;
+  end: number;
+}
+
 export class BlobNotFoundError extends Error {
   override name = 'BlobNotFoundError';
   constructor(readonly key: string) {
@@ -21,8 +27,11 @@ export class BlobNotFoundError extends Error {
 export interface BlobStore {
   /** Writes (or replaces) a blob from a buffer or a stream; streams are never held in memory whole. */
   put(key: string, body: Buffer | Readable, options?: { contentType?: string }): Promise<BlobInfo>;
-  /** A stream of the blob's bytes; it errors with `BlobNotFoundError` when there is none. */
-  read(key: string): Readable;
+  /**
+   * A stream of the blob's bytes, or of bytes `start` to `end` (both included, as HTTP ranges count them); it errors
+   * with `BlobNotFoundError` when there is none.
+   */
+  read(key: string, range?: ByteRange): Readable;
   stat(key: string): Promise<BlobInfo | null>;
   /** Blobs whose key starts with `prefix`, sorted by key. */
   list(prefix: string): Promise<BlobInfo[]>;

@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { dirname, join, relative, sep } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { BlobNotFoundError, checkKey, readWithNotFound, type BlobInfo, type BlobStore } from './blob-store.js';
+import { BlobNotFoundError, checkKey, readWithNotFound, type BlobInfo, type BlobStore, type ByteRange } from './blob-store.js';
 
 /**
  * Blobs as files under `root`. Writes go to a temporary name and are renamed into place, so a reader never sees a
@@ -38,8 +38,8 @@ export class FsBlobStore implements BlobStore {
     return { key, size: (await stat(file)).size };
   }
 
-  read(key: string): Readable {
-    return readWithNotFound(key, createReadStream(this.path(key)), (e) => (e as NodeJS.ErrnoException).code === 'ENOENT');
+  read(key: string, range?: ByteRange): Readable {
+    return readWithNotFound(key, createReadStream(this.path(key), range ? { start: range.start, end: range.end } : {}), (e) => (e as NodeJS.ErrnoException).code === 'ENOENT');
   }
 
   async stat(key: string): Promise<BlobInfo | null> {

@@ -1,7 +1,7 @@
 import type { Bucket } from '@google-cloud/storage';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { BlobNotFoundError, checkKey, readWithNotFound, type BlobInfo, type BlobStore } from './blob-store.js';
+import { BlobNotFoundError, checkKey, readWithNotFound, type BlobInfo, type BlobStore, type ByteRange } from './blob-store.js';
 
 /** Sources one Cloud Storage compose call accepts. */
 export const COMPOSE_LIMIT = 32;
@@ -36,8 +36,8 @@ export class GcsBlobStore implements BlobStore {
     return `gs://${this.bucket.name}/${this.name(key)}`;
   }
 
-  read(key: string): Readable {
-    return readWithNotFound(key, this.bucket.file(this.name(key)).createReadStream(), (e) => (e as { code?: number }).code === 404);
+  read(key: string, range?: ByteRange): Readable {
+    return readWithNotFound(key, this.bucket.file(this.name(key)).createReadStream(range ? { start: range.start, end: range.end } : {}), (e) => (e as { code?: number }).code === 404);
   }
 
   async stat(key: string): Promise<BlobInfo | null> {
