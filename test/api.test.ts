@@ -133,6 +133,26 @@ describe('uploads and processing', () => {
     expect(((await outside.json()) as { error: { code: string } }).error.code).toBe('range-not-satisfiable');
     expect((await ranged('bytes=0-1,5-6')).status).toBe(200); // several ranges: the whole recording
     expect((await ranged('bytes=0-99', bob)).status).toBe(404);
+
+    // A playback link, for an <audio src> that cannot send the token: the owner's to ask for, anyone's to play until it expires.
+    expect((await call(bob, 'POST', `/audio/${id}/playback`)).status).toBe(404);
+    const link = await call(alice, 'POST', `/audio/${id}/playback`);
+    expect(link.status).toBe(200);
+    expect(link.body.path).toMatch(new RegExp(`^/audio/${id}/stream\\?access=\\d+\\.[\\w-]{43}$`));
+    expect(Date.parse(link.body.expiresAt) - Date.now()).toBeGreaterThan(3_600_000);
+    const streamed = await fetch(`${h.api.url}${link.body.path}`);
+    expect(streamed.status).toBe(200);
+    expect(Buffer.from(await streamed.arrayBuffer()).equals(wav)).toBe(true);
+    const part = await fetch(`${h.api.url}${link.body.path}`, { headers: { range: 'bytes=25000-25009' } });
+    expect(part.status).toBe(206);
+    expect(Buffer.from(await part.arrayBuffer()).equals(wav.subarray(25000, 25010))).toBe(true);
+    const other = await upload(alice, bytes, 4000);
+    const [exp, mac] = link.body.path.split('access=')[1].split('.');
+    for (const forged of [`/audio/${other}/stream?access=${exp}.${mac}`, `/audio/${id}/stream?access=${Number(exp) + 60}.${mac}`, `/audio/${id}/stream?access=x`]) {
+      const refused = await fetch(`${h.api.url}${forged}`);
+      expect(refused.status, forged).toBe(401);
+      expect(((await refused.json()) as { error: { message: string } }).error.message).toMatch(/not valid or has expired/);
+    }
   });
 
   it('serves subtitles of the stored transcript as WebVTT and SubRip to its owner only, and says when there is none yet', async () => {

@@ -155,6 +155,7 @@ function play(seconds: number): void {
 }
 
 async function showResults(audioId: string, done: string[]): Promise<void> {
+  const key = resultsKey;
   let results: AudioResults;
   try {
     results = await api.results(audioId);
@@ -162,15 +163,16 @@ async function showResults(audioId: string, done: string[]): Promise<void> {
     showError(error);
     return;
   }
-  if (!resultsKey.startsWith(`${audioId}|`)) return; // another task was opened meanwhile
+  if (resultsKey !== key) return; // newer results were asked for meanwhile (more stages done, or another task)
   byId('results').hidden = false;
   if (done.includes('reassemble') && audioUrl?.audioId !== audioId) {
-    const res = await fetch(`/audio/${encodeURIComponent(audioId)}/speech`, { headers: { authorization: `Bearer ${await session.idToken()}` } });
-    if (res.ok) {
-      if (audioUrl) URL.revokeObjectURL(audioUrl.url);
-      audioUrl = { audioId, url: URL.createObjectURL(await res.blob()) };
-      byId<HTMLAudioElement>('player').src = audioUrl.url;
-    }
+    audioUrl = { audioId, url: '' };
+    // Streamed: the player asks for the ranges it needs through a short-lived link, never the whole file at once.
+    api.playbackUrl(audioId).then(({ url }) => {
+      if (audioUrl?.audioId !== audioId) return;
+      audioUrl.url = url;
+      byId<HTMLAudioElement>('player').src = url;
+    }, showError);
   }
   showSubtitles(audioId, results);
   fill('chapters', results.chapters, 'chapters', (c) => h('li', { dataset: { chapter: String(c.index) } }, timeButton(c.startSeconds, `${clock(c.startSeconds)}–${clock(c.endSeconds)}`), ` ${c.title}`, h('div', { className: 'muted', textContent: c.summary.join(' ') })));

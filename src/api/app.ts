@@ -1,4 +1,5 @@
 import type { Firestore } from 'firebase-admin/firestore';
+import { randomBytes } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import type { z } from 'zod';
@@ -9,6 +10,7 @@ import { bearerToken, type Authenticate, type Caller } from './auth.js';
 import { ApiError, toApiError } from './errors.js';
 import { DEFAULT_STAGE_RATES, measuredStageRates, type StageRates } from './estimate.js';
 import { openApiDocument } from './openapi.js';
+import { AccessLinks } from './access.js';
 import type { Reply, Route } from './route.js';
 import { apiRoutes } from './routes.js';
 import { zodIssues } from '../core/errors.js';
@@ -30,6 +32,14 @@ export interface ApiOptions {
   uploadTtlMs?: number;
   /** How long stage rates measured from finished pipelines are reused for estimates, ms. @default 300_000 */
   stageRatesTtlMs?: number;
+  /**
+   * The secret playback links (`POST /audio/:audioId/playback`) are signed with, at least 32 bytes. Every instance
+   * that serves `/audio/:audioId/stream` needs the same one (Cloud Functions: a secret in Secret Manager).
+   * @default FIREFLOW_ACCESS_SECRET, else 32 random bytes: links then work only on the instance that made them
+   */
+  accessSecret?: string | Buffer;
+  /** How long a playback link lasts, ms. @default 7_200_000 (2 h) */
+  playbackLinkTtlMs?: number;
 }
 
 /** Largest JSON body, bytes: every JSON request of the API is a few hundred bytes. */
@@ -69,6 +79,8 @@ export function createApi(options: ApiOptions): express.Express {
   };
 
   const routes = apiRoutes({
+    links: new AccessLinks(options.accessSecret ?? process.env.FIREFLOW_ACCESS_SECRET ?? randomBytes(32)),
+    playbackLinkTtlMs: positiveInteger('playbackLinkTtlMs', options.playbackLinkTtlMs, 2 * 3_600_000),
     fireflow: options.fireflow,
     db: options.db,
     blobs: options.blobs,

@@ -17,10 +17,21 @@ import { ApiError } from './errors.js';
 import { estimateSeconds, type StageRates } from './estimate.js';
 import { prometheusText } from './prometheus.js';
 import { parseRange } from './range.js';
+import type { AccessLinks } from './access.js';
 import { route, type Route } from './route.js';
 import { subtitleCues, toSrt, toWebVtt } from '../text/subtitles.js';
 
+/** What the speech routes answer. */
+const SPEECH_RESPONSES = {
+  200: { description: 'audio/wav bytes', contentType: 'audio/wav' },
+  206: { description: 'the bytes the Range header asked for (one range; several are answered whole)', contentType: 'audio/wav' },
+};
+
 export interface RouteDeps {
+  /** Signs and checks playback links. */
+  links: AccessLinks;
+  /** How long a playback link lasts, ms. */
+  playbackLinkTtlMs: number;
   fireflow: Fireflow;
   db: Firestore;
   blobs: BlobStore;
@@ -106,6 +117,22 @@ const taskSchema = z.object({ id: z.string(), type: z.string(), status: z.enum(T
 export function apiRoutes(deps: RouteDeps): Route[] {
   const { fireflow: ff, db, blobs } = deps;
   const readTask = coalesced((id) => ff.find(id));
+
+  /** The speech WAV of `record`, or the bytes `range` asks for. */
+  async function speechReply(record: AudioRecord, range: string | undefined) {
+    const stat = record.speechKey ? await blobs.stat(record.speechKey) : null;
+    if (!record.speechKey || !stat) throw new ApiError('failed-precondition', `audio ${JSON.stringify(record.id)} has not been reassembled yet (${record.status})`);
+    const headers = { 'cache-control': 'private, max-age=3600', 'accept-ranges': 'bytes' };
+    const bytes = parseRange(range, stat.size);
+    if (bytes === 'unsatisfiable') {
+      throw new ApiError('range-not-satisfiable', `the range ${JSON.stringify(range)} is outside the recording's ${stat.size} bytes`, null, { 'content-range': `bytes */${stat.size}` });
+    }
+    if (bytes) {
+      const body = blobs.read(record.speechKey, bytes);
+      return { status: 206, stream: { contentType: 'audio/wav', body, bytes: bytes.end - bytes.start + 1 }, headers: { ...headers, 'content-range': `bytes ${bytes.start}-${bytes.end}/${stat.size}` } };
+    }
+    return { stream: { contentType: 'audio/wav', body: blobs.read(record.speechKey), bytes: stat.size }, headers };
+  }
 
   return [
     route({
@@ -286,24 +313,41 @@ export function apiRoutes(deps: RouteDeps): Route[] {
       path: '/audio/:audioId/speech',
       summary: 'The recording as it was transcribed (16 kHz mono WAV), for playback next to the transcript; a Range header gets those bytes (206).',
       params: z.object({ audioId: id }).strict(),
-      responses: {
-        200: { description: 'audio/wav bytes', contentType: 'audio/wav' },
-        206: { description: 'the bytes the Range header asked for (one range; several are answered whole)', contentType: 'audio/wav' },
-      },
+      responses: SPEECH_RESPONSES,
       async handle({ params, caller, header }) {
+        return speechReply(await ownAudio(db, caller, params.audioId), header('range'));
+      },
+    }),
+    route({
+      method: 'post',
+      path: '/audio/:audioId/playback',
+      summary: 'A short-lived link to the recording that an <audio src> can play and seek (it cannot send a bearer token).',
+      params: z.object({ audioId: id }).strict(),
+      responses: {
+        200: {
+          description: 'The link, relative to the API, and when it expires',
+          schema: z.object({ path: z.string(), expiresAt: z.string() }),
+        },
+      },
+      async handle({ params, caller }) {
         const record = await ownAudio(db, caller, params.audioId);
-        const stat = record.speechKey ? await blobs.stat(record.speechKey) : null;
-        if (!record.speechKey || !stat) throw new ApiError('failed-precondition', `audio ${JSON.stringify(record.id)} has not been reassembled yet (${record.status})`);
-        const headers = { 'cache-control': 'private, max-age=3600', 'accept-ranges': 'bytes' };
-        const range = parseRange(header('range'), stat.size);
-        if (range === 'unsatisfiable') {
-          throw new ApiError('range-not-satisfiable', `the range ${JSON.stringify(header('range'))} is outside the recording's ${stat.size} bytes`, null, { 'content-range': `bytes */${stat.size}` });
-        }
-        if (range) {
-          const body = blobs.read(record.speechKey, range);
-          return { status: 206, stream: { contentType: 'audio/wav', body, bytes: range.end - range.start + 1 }, headers: { ...headers, 'content-range': `bytes ${range.start}-${range.end}/${stat.size}` } };
-        }
-        return { stream: { contentType: 'audio/wav', body: blobs.read(record.speechKey), bytes: stat.size }, headers };
+        const expiresAt = Date.now() + deps.playbackLinkTtlMs;
+        return { body: { path: `/audio/${encodeURIComponent(record.id)}/stream?access=${deps.links.sign(record.id, expiresAt)}`, expiresAt: new Date(expiresAt).toISOString() } };
+      },
+    }),
+    route({
+      method: 'get',
+      path: '/audio/:audioId/stream',
+      summary: 'The recording, as `/speech` serves it (ranges included), to whoever holds a link from `POST /audio/:audioId/playback` that has not expired.',
+      auth: false,
+      params: z.object({ audioId: id }).strict(),
+      query: z.object({ access: z.string().max(100) }).strict(),
+      responses: SPEECH_RESPONSES,
+      async handle({ params, query, header }) {
+        if (!deps.links.verify(params.audioId, query.access)) throw new ApiError('unauthenticated', 'this playback link is not valid or has expired: ask POST /audio/:audioId/playback for a new one');
+        const record = await getAudio(db, params.audioId);
+        if (!record) throw new ApiError('not-found', `no audio ${JSON.stringify(params.audioId)}`);
+        return speechReply(record, header('range'));
       },
     }),
     route({

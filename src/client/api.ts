@@ -132,6 +132,11 @@ export function fireflowApi(options: FireflowApiOptions) {
     cancel: (id: string) => call<ApiTask>('POST', `/tasks/${encodeURIComponent(id)}/cancel`),
     retry: (id: string) => call<ApiTask>('POST', `/tasks/${encodeURIComponent(id)}/retry`),
     results: (audioId: string) => call<AudioResults>('GET', `/audio/${encodeURIComponent(audioId)}/results`),
+    /** A short-lived URL of the recording that an `<audio src>` can stream and seek (it sends no bearer token). */
+    playbackUrl: async (audioId: string) => {
+      const { path, expiresAt } = await call<{ path: string; expiresAt: string }>('POST', `/audio/${encodeURIComponent(audioId)}/playback`);
+      return { url: `${base}${path}`, expiresAt: new Date(expiresAt) };
+    },
     /** The transcript's subtitles, as WebVTT or SubRip text. */
     subtitles: (audioId: string, format: 'vtt' | 'srt') => call<string>('GET', `/audio/${encodeURIComponent(audioId)}/subtitles.${format}`, undefined, { text: true }),
   };
