@@ -11,7 +11,7 @@
 //   FIREFLOW_BLOB_DIR      a local directory instead (the emulators and tests)
 //   FIREFLOW_WORKER_URL    a `fireflow worker` (Cloud Run) that runs the stages needing sox, ffmpeg or Whisper, which
 //                          Cloud Functions' runtime lacks; unset, every stage is delivered to the worker functions here
-//   FIREFLOW_WORKER_TYPES  the types delivered there (default: audio.reassemble,audio.split,audio.transcribe,audio.transcribe-piece)
+//   FIREFLOW_WORKER_TYPES  the types delivered there (default: audio.reassemble,audio.transcribe,audio.transcribe-piece)
 //   FIREFLOW_SERVICE_ACCOUNT  the account tasks are enqueued as (their OIDC tokens); default {project}@appspot.gserviceaccount.com
 //   FIREFLOW_RETRY_POLICIES  JSON overrides of the retry presets, e.g. {"long_running":{"baseDelayMs":60000}}
 import { initializeApp } from 'firebase-admin/app';

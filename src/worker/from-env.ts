@@ -19,10 +19,10 @@ import { createTranscriber, transcriberConfigFromEnv } from '../transcribe/selec
 /**
  * The task types that need audio tools — sox or ffmpeg to decode, Whisper or pocketsphinx to transcribe — which Cloud
  * Functions' Node runtime does not have. With `FIREFLOW_WORKER_URL` set they are delivered to that worker; the rest
- * (the text stages, the merge of pieces) run in the worker function. With a cloud transcriber (Google, OpenAI) only
- * decoding needs the tools: `FIREFLOW_WORKER_TYPES=audio.reassemble,audio.split`.
+ * (cutting into pieces, which reads the WAV in Node; the merge; the text stages) run in the worker functions. With a
+ * cloud transcriber (Google, OpenAI) only decoding needs the tools: `FIREFLOW_WORKER_TYPES=audio.reassemble`.
  */
-export const AUDIO_TOOL_TYPES: readonly string[] = ['audio.reassemble', 'audio.split', 'audio.transcribe', 'audio.transcribe-piece'];
+export const AUDIO_TOOL_TYPES: readonly string[] = ['audio.reassemble', 'audio.transcribe', 'audio.transcribe-piece'];
 
 /** The Cloud Tasks queue of each fireflow queue: the task queue of the worker function of that name (functions/). */
 export const WORKER_FUNCTIONS: Readonly<Record<QueueName, string>> = { high: 'fireflowWorkerHigh', default: 'fireflowWorker', low: 'fireflowWorkerLow' };
