@@ -7,7 +7,7 @@ import { NonRetriableError, RetryAfterError } from '../src/core/errors.js';
 import { cloudTasks, dispatchId } from '../src/executors/cloud-tasks.js';
 import { createFireflow, defineTask, definePipeline, type TaskDefinition } from '../src/index.js';
 import { createLogger } from '../src/core/logger.js';
-import { emulatorFirestore, waitFor } from './helpers.js';
+import { emulatorFirestore, latch, waitFor } from './helpers.js';
 import { RecordingQueue } from './recording-queue.js';
 
 const db = emulatorFirestore('cloudtasks');
@@ -230,5 +230,33 @@ describe('Cloud Tasks executor', () => {
 
   it('a uri per task must be an http(s) URL: a bad one is refused, quoted', () => {
     expect(() => cloudTasks({ queues: new RecordingQueue(), uri: 'ftp://x' })({} as never)).toThrow(/uri must be an http\(s\) URL, got "ftp:\/\/x"/);
+  });
+
+  it('a delivery whose claim lands after shutdown began hands its task back at once, enqueued again', async () => {
+    const ran: string[] = [];
+    const holds = defineTask({
+      type: 'ct.holds',
+      params: z.object({}),
+      run: (_p, ctx) => new Promise((_resolve, reject) => (ran.push(ctx.taskId), ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason)))),
+    });
+    const { ff, queue, worker } = setup([holds]);
+    const id = await ff.submit('ct.holds', {});
+    await waitFor(() => queue.enqueued.length === 1, 'the enqueue');
+    // The claim commits, then is held until the shutdown has aborted everything it saw running.
+    const gate = latch();
+    const claim = ff.store.claim.bind(ff.store);
+    ff.store.claim = (async (...args: Parameters<typeof claim>) => {
+      const r = await claim(...args);
+      await gate.wait;
+      return r;
+    }) as typeof claim;
+    const delivery = worker.dispatch(queue.enqueued[0]!.data);
+    await waitFor(async () => (await ff.get(id)).status === 'running', 'the claim to commit');
+    const stopped = worker.shutdown();
+    gate.open();
+    expect(await delivery).toEqual({ outcome: 'released', taskId: id });
+    await stopped;
+    expect(await ff.get(id)).toMatchObject({ status: 'pending', leaseOwner: null });
+    expect(queue.enqueued.filter((e) => e.data.taskId === id)).toHaveLength(2);
   });
 });

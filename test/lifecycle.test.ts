@@ -556,6 +556,29 @@ describe('graceful shutdown', () => {
     expect(await ff.get(id)).toMatchObject({ status: 'pending', attempt: 0, leaseOwner: null });
   });
 
+  it('a claim in flight when shutdown begins: shutdown waits for it, and the task goes straight back to pending', async () => {
+    const holds = defineTask({ type: 'holds-claimed', params: z.object({}), run: (_p, ctx) => new Promise((_r, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason))) });
+    const ff = createFireflow({ db, tasks: [holds], executor: inProcess({ shutdownGraceMs: 60_000, discover: true }) });
+    await ff.start();
+    // The claim commits, then is held until shutdown has begun (and found nothing running).
+    const gate = latch();
+    const claim = ff.store.claim.bind(ff.store);
+    let claims = 0;
+    ff.store.claim = (async (...args: Parameters<typeof claim>) => {
+      const r = await claim(...args);
+      claims++;
+      await gate.wait;
+      return r;
+    }) as typeof claim;
+    // Submitted by another fireflow, so this executor claims it rather than creating it claimed.
+    const id = await createFireflow({ db, tasks: [holds] }).submit('holds-claimed', {});
+    await waitFor(() => claims === 1, 'the claim to commit', 15_000);
+    const stopped = ff.shutdown();
+    gate.open();
+    await stopped; // not the 60 s grace: the task was handed back as soon as its attempt began
+    expect(await ff.get(id)).toMatchObject({ status: 'pending', leaseOwner: null });
+  });
+
   it('refuses new work after shutdown: tasks stay pending for other executors', async () => {
     const noop = defineTask({ type: 'noop', params: z.object({}), run: () => null });
     const ff = await executor([noop]);

@@ -179,6 +179,8 @@ export class CloudTasksExecutor implements Executor {
     if (!claimed) return skip('it changed before this delivery could claim it (another delivery claimed it, or it was cancelled)');
     const attempt = new Attempt(this.runtime, claimed.task, claimed.lease, def, { leaseMs: this.leaseMs, progressIntervalMs: this.progressIntervalMs, abortGraceMs: this.abortGraceMs });
     this.attempts.set(taskId, attempt);
+    // Shutdown began while the claim was in flight, after it aborted what was running: hand this one back too.
+    if (this.stopping) attempt.abort(new ShutdownError());
     try {
       const result = await attempt.done;
       // The next attempt (a retry on our backoff, or a task released by a shutting-down instance) is enqueued before

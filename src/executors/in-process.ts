@@ -154,6 +154,8 @@ export class InProcessExecutor implements Executor {
   private readonly delayed = new Map<string, NodeJS.Timeout>();
   private readonly attempts = new Map<string, Attempt>();
   private readonly claiming = new Set<string>();
+  /** Claims in flight, which shutdown waits for. */
+  private readonly claims = new Set<Promise<void>>();
   private readonly afterAttempt = new Map<string, { v: Versioned; fromListener: boolean }>();
   private discovery: (() => void) | undefined;
   private discoveryLinger: NodeJS.Timeout | undefined;
@@ -306,6 +308,8 @@ export class InProcessExecutor implements Executor {
     this.delayed.clear();
     this.waiting.clear();
     for (const q of Object.values(this.queues)) q.ready.clear();
+    // Claims in flight end first, so the attempts they start (and hand back at once) are waited for below.
+    await Promise.allSettled(this.claims);
     const all = () => Promise.allSettled([...this.attempts.values()].map((a) => a.done));
     const finished = await Promise.race([all().then(() => true), sleep(this.options.shutdownGraceMs).then(() => false)]);
     if (!finished) {
@@ -372,7 +376,15 @@ export class InProcessExecutor implements Executor {
     }
   }
 
-  private async claim(entry: Entry, queue: QueueName): Promise<void> {
+  private claim(entry: Entry, queue: QueueName): Promise<void> {
+    const claim = this.claimNow(entry, queue);
+    this.claims.add(claim);
+    const forget = () => void this.claims.delete(claim);
+    claim.then(forget, forget);
+    return claim;
+  }
+
+  private async claimNow(entry: Entry, queue: QueueName): Promise<void> {
     const { task } = entry.v;
     let result: ClaimResult | null = null;
     this.claiming.add(task.id);
@@ -406,6 +418,8 @@ export class InProcessExecutor implements Executor {
     };
     const attempt = new Attempt(this.runtime, task, lease, def, this.options, takeNext);
     this.attempts.set(task.id, attempt);
+    // A claim that landed after shutdown began: no new work starts now; the task goes back to pending at once.
+    if (this.state !== 'running') attempt.abort(new ShutdownError());
     const settle = (handoff: Claimed | null | undefined) => {
       this.attempts.delete(task.id);
       // The slot passes to the task offered along with the outcome: started if claimed with it, else claimed now.
