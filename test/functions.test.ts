@@ -17,6 +17,7 @@ import { resolveRetryPolicy } from '../src/core/retry.js';
 import { newTask } from '../src/core/task.js';
 import { AUDIO_PIPELINE } from '../src/audio/pipeline.js';
 import { deployedFireflow, serveWorker } from '../src/worker/index.js';
+import { recordingLogger, type RecordedLog } from '../src/core/logger.js';
 
 const CLIP = '/usr/share/pocketsphinx/test/data/librivox/sense_and_sensibility_01_austen_64kb-0880.wav';
 const env = process.env;
@@ -108,11 +109,10 @@ describe('Cloud Functions in the emulators', () => {
     }
     expect(done).toMatchObject({ status: 'completed', progress: 100 });
     expect(Object.values(done.stages).every((s: any) => s.status === 'completed')).toBe(true);
-    // Every stage ran in a worker function's delivery (the Cloud Tasks executor's lease owner), none in the API.
-    for (const stage of ['reassemble', 'transcribe', 'chunk']) {
-      expect(owners.get(stage)?.size, stage).toBeGreaterThan(0);
-      expect([...owners.get(stage)!].every((o) => o.startsWith('cloud-tasks:')), stage).toBe(true);
-    }
+    // Every stage ran in a worker function's delivery (the Cloud Tasks executor's lease owner), none in the API. A
+    // short stage may run between two snapshots, so only the long one must have been seen running.
+    expect(owners.get('transcribe')?.size).toBeGreaterThan(0);
+    for (const [stage, seen] of owners) expect([...seen].every((o) => o.startsWith('cloud-tasks:')), stage).toBe(true);
     expect(progress.length).toBeGreaterThanOrEqual(3);
     expect(progress).toEqual([...progress].sort((a, b) => a - b));
 
@@ -204,38 +204,27 @@ describe('Cloud Functions in the emulators', () => {
     const port = await freePort();
     // Configured as `fireflow worker` is, from the environment, with this server as the URL of the audio-tool stages.
     const workerApp = initializeApp({ projectId: project, serviceAccountId: `${project}@appspot.gserviceaccount.com` }, `worker-${randomBytes(3).toString('hex')}`);
-    const { fireflow: ff, blobs } = deployedFireflow(workerApp, { ...env, FIREFLOW_WORKER_URL: `http://127.0.0.1:${port}/` });
+    // What this server's deliveries did, from its log.
+    const log: RecordedLog[] = [];
+    const { fireflow: ff, blobs } = deployedFireflow(workerApp, { ...env, FIREFLOW_WORKER_URL: `http://127.0.0.1:${port}/` }, recordingLogger(log));
     await ff.start();
     const server = await serveWorker(ff, { auth: 'emulator', port, handleSignals: false });
-    const owners = new Map<string, string>();
-    const stages = ['reassemble', 'transcribe', 'chunk', 'questions'];
     let taskId = '';
-    const unsubscribe: Array<() => void> = [];
     try {
       await completeUpload(db, blobs, audioId);
       taskId = await ff.submit(AUDIO_PIPELINE, { audioId }, { ownerUid: user.uid });
-      for (const stage of stages) {
-        unsubscribe.push(
-          db.doc(`processing_tasks/${taskId}.${stage}`).onSnapshot((s) => {
-            const owner = s.get('leaseOwner');
-            if (typeof owner === 'string') owners.set(stage, owner);
-          }),
-        );
-      }
       const done = await finished(taskId, 'the pipeline to finish', 120_000);
       expect(done.status, JSON.stringify(done.error)).toBe('completed');
     } finally {
-      for (const u of unsubscribe) u();
       await server.close();
       await deleteApp(workerApp);
     }
-    // The audio stages ran in this server's executor; the text stages in another (the worker function's).
-    expect(owners.get('reassemble')).toBe(ff.executor.id);
-    expect(owners.get('transcribe')).toBe(ff.executor.id);
-    for (const stage of ['chunk', 'questions']) {
-      expect(owners.get(stage), stage).toMatch(/^cloud-tasks:/);
-      expect(owners.get(stage), stage).not.toBe(ff.executor.id);
-    }
+    // The audio stages were delivered here and ran here; the text stages went to the worker function.
+    const delivered = log.filter((e) => e.message === 'fireflow delivery').map((e) => [e.taskId, e.outcome]);
+    expect(delivered).toContainEqual([`${taskId}.reassemble`, 'completed']);
+    expect(delivered).toContainEqual([`${taskId}.transcribe`, 'completed']);
+    expect(delivered.filter(([id]) => !/\.(reassemble|transcribe)$/.test(String(id)))).toEqual([]);
+    for (const stage of ['chunk', 'graph', 'chapters', 'questions']) expect((await db.doc(`processing_tasks/${taskId}.${stage}`).get()).get('status'), stage).toBe('completed');
     const results = await api('GET', `/audio/${audioId}/results`);
     expect(results.body.transcript.words.length).toBeGreaterThan(5);
     expect(results.body.questions.length).toBeGreaterThan(0);
