@@ -44,7 +44,8 @@ let stopTask: (() => void) | undefined;
 let shownTaskId: string | undefined;
 /** Which results are on screen: the audio id and the completed stages they were fetched after. */
 let resultsKey = '';
-let audioUrl: { audioId: string; url: string } | undefined;
+/** The recording the player was given a playback link for. */
+let playerAudioId: string | undefined;
 /** The transcript's word buttons with their times, in order: the one under the playhead is highlighted. */
 let wordSpans: { start: number; end: number; el: HTMLElement }[] = [];
 let playing: HTMLElement | undefined;
@@ -165,13 +166,11 @@ async function showResults(audioId: string, done: string[]): Promise<void> {
   }
   if (resultsKey !== key) return; // newer results were asked for meanwhile (more stages done, or another task)
   byId('results').hidden = false;
-  if (done.includes('reassemble') && audioUrl?.audioId !== audioId) {
-    audioUrl = { audioId, url: '' };
+  if (done.includes('reassemble') && playerAudioId !== audioId) {
+    playerAudioId = audioId;
     // Streamed: the player asks for the ranges it needs through a short-lived link, never the whole file at once.
     api.playbackUrl(audioId).then(({ url }) => {
-      if (audioUrl?.audioId !== audioId) return;
-      audioUrl.url = url;
-      byId<HTMLAudioElement>('player').src = url;
+      if (playerAudioId === audioId) byId<HTMLAudioElement>('player').src = url;
     }, showError);
   }
   showSubtitles(audioId, results);

@@ -14,7 +14,6 @@
 //   FIREFLOW_WORKER_TYPES  the types delivered there (default: audio.reassemble,audio.transcribe,audio.transcribe-piece)
 //   FIREFLOW_SERVICE_ACCOUNT  the account tasks are enqueued as (their OIDC tokens); default {project}@appspot.gserviceaccount.com
 //   FIREFLOW_RETRY_POLICIES  JSON overrides of the retry presets, e.g. {"long_running":{"baseDelayMs":60000}}
-import { initializeApp } from 'firebase-admin/app';
 import { getAuth } from 'firebase-admin/auth';
 import { logger } from 'firebase-functions';
 import { onRequest } from 'firebase-functions/v2/https';
@@ -22,11 +21,10 @@ import { onSchedule } from 'firebase-functions/v2/scheduler';
 import { onTaskDispatched } from 'firebase-functions/v2/tasks';
 import { expireUploads } from '../../src/audio/index.js';
 import { createApi, firebaseAuthenticator } from '../../src/api/index.js';
-import { deployedFireflow, enqueuerServiceAccount } from '../../src/worker/from-env.js';
+import { deployedApp, deployedFireflow } from '../../src/worker/from-env.js';
 
 const env = process.env;
-// An explicit service account, so firebase-admin never asks the metadata server for one (the task queue needs it).
-const app = initializeApp({ ...(env.GCLOUD_PROJECT ? { projectId: env.GCLOUD_PROJECT } : {}), serviceAccountId: enqueuerServiceAccount(env) });
+const app = deployedApp(env);
 const { fireflow, db, blobs } = deployedFireflow(app, env);
 const started = fireflow.start();
 

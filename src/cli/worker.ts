@@ -1,9 +1,8 @@
 // `fireflow worker`: the Cloud Tasks worker as a long-running HTTP server, for a container (Cloud Run) with the audio
 // tools installed. Configured from the environment as the Cloud Functions are (src/worker/from-env.ts).
-import { initializeApp } from 'firebase-admin/app';
 import { serveWorker } from '../worker/server.js';
 import { cloudTasksAuth } from '../worker/oidc.js';
-import { deployedFireflow, enqueuerServiceAccount } from '../worker/from-env.js';
+import { deployedApp, deployedFireflow, enqueuerServiceAccount } from '../worker/from-env.js';
 import { BadInputError } from './errors.js';
 
 export interface WorkerCommandOptions {
@@ -26,8 +25,7 @@ export async function workerCommand(options: WorkerCommandOptions, out: { write(
   }
   const accounts = (env.FIREFLOW_WORKER_SERVICE_ACCOUNTS ?? enqueuerServiceAccount(env)).split(',').map((s) => s.trim()).filter(Boolean);
   const auth = emulated ? ('emulator' as const) : cloudTasksAuth({ audience: env.FIREFLOW_WORKER_URL!, serviceAccounts: accounts });
-  const app = initializeApp({ ...(env.GCLOUD_PROJECT ? { projectId: env.GCLOUD_PROJECT } : {}), serviceAccountId: enqueuerServiceAccount(env) }, 'fireflow-worker');
-  const { fireflow } = deployedFireflow(app, env);
+  const { fireflow } = deployedFireflow(deployedApp(env, 'fireflow-worker'), env);
   await fireflow.start();
   const server = await serveWorker(fireflow, {
     auth,

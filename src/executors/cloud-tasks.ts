@@ -61,7 +61,8 @@ export function dispatchId(v: Versioned): string {
   return `${v.task.id.replace(/[^A-Za-z0-9_-]/g, '_')}--${v.updateTime.seconds}-${v.updateTime.nanoseconds}`;
 }
 
-function checkUri<U extends string | undefined>(uri: U, name: string): U {
+/** `uri` itself when it is an http(s) URL (or undefined); otherwise a TypeError naming `name` and quoting the value. */
+export function checkUri<U extends string | undefined>(uri: U, name: string): U {
   if (uri !== undefined && (typeof uri !== 'string' || !/^https?:\/\/\S+$/.test(uri))) throw new TypeError(`${name} must be an http(s) URL, got ${JSON.stringify(uri)}`);
   return uri;
 }

@@ -153,9 +153,11 @@ export class InProcessExecutor implements Executor {
   private readonly waiting = new Map<string, Entry>();
   private readonly delayed = new Map<string, NodeJS.Timeout>();
   private readonly attempts = new Map<string, Attempt>();
-  private readonly claiming = new Set<string>();
-  /** Claims in flight, which shutdown waits for. */
-  private readonly claims = new Set<Promise<void>>();
+  /**
+   * Claims in flight by task id, until their write is answered: what follows is synchronous (the attempt starts, or
+   * the task goes back to a queue), so shutdown, waiting for these, also waits for the attempts they start.
+   */
+  private readonly claiming = new Map<string, Promise<void>>();
   private readonly afterAttempt = new Map<string, { v: Versioned; fromListener: boolean }>();
   private discovery: (() => void) | undefined;
   private discoveryLinger: NodeJS.Timeout | undefined;
@@ -309,7 +311,7 @@ export class InProcessExecutor implements Executor {
     this.waiting.clear();
     for (const q of Object.values(this.queues)) q.ready.clear();
     // Claims in flight end first, so the attempts they start (and hand back at once) are waited for below.
-    await Promise.allSettled(this.claims);
+    await Promise.allSettled(this.claiming.values());
     const all = () => Promise.allSettled([...this.attempts.values()].map((a) => a.done));
     const finished = await Promise.race([all().then(() => true), sleep(this.options.shutdownGraceMs).then(() => false)]);
     if (!finished) {
@@ -377,17 +379,15 @@ export class InProcessExecutor implements Executor {
   }
 
   private claim(entry: Entry, queue: QueueName): Promise<void> {
+    // Registered before the claim's first await ends, so before `claimNow` removes it.
     const claim = this.claimNow(entry, queue);
-    this.claims.add(claim);
-    const forget = () => void this.claims.delete(claim);
-    claim.then(forget, forget);
+    this.claiming.set(entry.v.task.id, claim);
     return claim;
   }
 
   private async claimNow(entry: Entry, queue: QueueName): Promise<void> {
     const { task } = entry.v;
     let result: ClaimResult | null = null;
-    this.claiming.add(task.id);
     try {
       // A timer fires at runAfter, so a wait here is a clock disagreement of a few ms; a task that moved further
       // away (another executor retried it later) goes back to a timer instead of holding the slot.

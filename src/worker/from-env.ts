@@ -1,6 +1,6 @@
 // The deployed fireflow, configured from the environment: what the Cloud Functions codebase (functions/) and a
 // `fireflow worker` container build, so both enqueue and route tasks alike.
-import type { App } from 'firebase-admin/app';
+import { initializeApp, type App } from 'firebase-admin/app';
 import { getFirestore, type Firestore } from 'firebase-admin/firestore';
 import { getFunctions } from 'firebase-admin/functions';
 import { Storage } from '@google-cloud/storage';
@@ -11,7 +11,7 @@ import type { BlobStore } from '../blobs/blob-store.js';
 import type { Logger } from '../core/logger.js';
 import { parseRetryOverrides } from '../core/retry.js';
 import type { QueueName, Task } from '../core/task.js';
-import { cloudTasks, type CloudTasksExecutor } from '../executors/cloud-tasks.js';
+import { checkUri, cloudTasks, type CloudTasksExecutor } from '../executors/cloud-tasks.js';
 import { createFireflow, type Fireflow } from '../fireflow.js';
 import { createQuestionGenerator, questionConfigFromEnv } from '../text/select-questions.js';
 import { createTranscriber, transcriberConfigFromEnv } from '../transcribe/select.js';
@@ -33,7 +33,7 @@ export const WORKER_FUNCTIONS: Readonly<Record<QueueName, string>> = { high: 'fi
  */
 export function workerRoute(workerUrl: string | undefined, workerTypes: readonly string[] = AUDIO_TOOL_TYPES): ((task: Task) => string | undefined) | undefined {
   if (!workerUrl) return undefined;
-  if (!/^https?:\/\/\S+$/.test(workerUrl)) throw new TypeError(`FIREFLOW_WORKER_URL must be an http(s) URL, got ${JSON.stringify(workerUrl)}`);
+  checkUri(workerUrl, 'FIREFLOW_WORKER_URL');
   const types = new Set(workerTypes);
   return (task) => (types.has(task.type) ? workerUrl : undefined);
 }
@@ -45,6 +45,15 @@ export function workerRoute(workerUrl: string | undefined, workerTypes: readonly
  */
 export function enqueuerServiceAccount(env: NodeJS.ProcessEnv = process.env): string {
   return env.FIREFLOW_SERVICE_ACCOUNT ?? `${env.GCLOUD_PROJECT ?? env.GOOGLE_CLOUD_PROJECT ?? 'demo-fireflow'}@appspot.gserviceaccount.com`;
+}
+
+/**
+ * The firebase-admin app a deployment runs as: the project from `GCLOUD_PROJECT` (else discovered) and an explicit
+ * service account (`enqueuerServiceAccount`), so firebase-admin never asks the metadata server for one when enqueuing.
+ */
+export function deployedApp(env: NodeJS.ProcessEnv = process.env, name?: string): App {
+  const options = { ...(env.GCLOUD_PROJECT ? { projectId: env.GCLOUD_PROJECT } : {}), serviceAccountId: enqueuerServiceAccount(env) };
+  return name === undefined ? initializeApp(options) : initializeApp(options, name);
 }
 
 export interface DeployedFireflow {

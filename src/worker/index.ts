@@ -2,4 +2,4 @@
 // each delivery, and the deployed fireflow configured from the environment (shared with functions/).
 export { serveWorker, deliveryData, UnsafeWorkerError, type WorkerServerOptions, type DispatchingExecutor } from './server.js';
 export { cloudTasksAuth, DeliveryAuthError, GOOGLE_ISSUERS, type CloudTasksAuthOptions, type DeliveryAuth } from './oidc.js';
-export { deployedFireflow, workerRoute, enqueuerServiceAccount, AUDIO_TOOL_TYPES, WORKER_FUNCTIONS, type DeployedFireflow } from './from-env.js';
+export { deployedFireflow, deployedApp, workerRoute, enqueuerServiceAccount, AUDIO_TOOL_TYPES, WORKER_FUNCTIONS, type DeployedFireflow } from './from-env.js';
