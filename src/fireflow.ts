@@ -82,8 +82,8 @@ export class Fireflow<E extends Executor | undefined = Executor | undefined> {
   private readonly metricsRecorder = new Metrics();
   private readonly retryPolicies: RetryOverrides;
   private readonly retentionMs: number;
-  /** Submits per owner whose turn is taken and whose task is not written yet (`takeTurn`). */
-  private readonly turnsInFlight = new Map<string | null, number>();
+  /** Per owner: the last turn taken here and how many submits with a turn are not written yet (`takeTurn`). */
+  private readonly turnsInFlight = new Map<string | null, { last: Promise<number>; submits: number }>();
 
   constructor(options: FireflowOptions<E>) {
     if (!options || typeof options.db?.collection !== 'function') {
@@ -235,18 +235,23 @@ export class Fireflow<E extends Executor | undefined = Executor | undefined> {
   }
 
   /**
-   * The turn of an owner's next pending task: 1 + its pending tasks, plus this process's submits of that owner still
-   * in flight (counted, not yet written), so concurrent submits take successive turns. Call `done` once written.
+   * The turn of an owner's next pending task: 1 + its pending tasks when none of its submits is in flight here, else
+   * the turn after the last one taken, so concurrent submits take successive turns from one count. (Counting for each
+   * of them raced the writes of the others: a count that lands after two of them are written counts them twice.)
+   * Call `done` once written.
    */
   private takeTurn(owner: string | null): { value: Promise<number>; done: () => void } {
-    const ahead = this.turnsInFlight.get(owner) ?? 0;
-    this.turnsInFlight.set(owner, ahead + 1);
+    const chain = this.turnsInFlight.get(owner);
+    // A failed count earlier in the chain leaves this submit to count for itself.
+    const value = chain ? chain.last.then((t) => t + 1, () => this.store.nextTurn(owner)) : this.store.nextTurn(owner);
+    const entry = chain ?? { last: value, submits: 0 };
+    entry.last = value;
+    entry.submits++;
+    this.turnsInFlight.set(owner, entry);
     return {
-      value: this.store.nextTurn(owner).then((next) => next + ahead),
+      value,
       done: () => {
-        const left = (this.turnsInFlight.get(owner) ?? 1) - 1;
-        if (left > 0) this.turnsInFlight.set(owner, left);
-        else this.turnsInFlight.delete(owner);
+        if (--entry.submits === 0 && this.turnsInFlight.get(owner) === entry) this.turnsInFlight.delete(owner);
       },
     };
   }

@@ -40,3 +40,24 @@ it('owners take turns: a second owner’s task waits about one task behind the f
   expect(aheadOfB).toBeLessThanOrEqual(2);
   expect(started.filter((s) => s.startsWith('a')).length).toBeLessThan(100);
 });
+
+it('concurrent submits of one owner take successive turns from one count, however late that count is answered', async () => {
+  const work = defineTask({ type: 'fair-burst', params: z.object({ i: z.number() }), run: () => null });
+  const api = createFireflow({ db, tasks: [work] });
+  // The first count is taken once the other submits are written, if they can be before it (2 s at most): counting
+  // per submit then counted those writes as well as the submits in flight, and no task got turn 1.
+  const nextTurn = api.store.nextTurn.bind(api.store);
+  let counts = 0;
+  const othersWritten = async () => {
+    while ((await api.count({ ownerUid: 'owner-burst', status: 'pending' })) < 19) await sleep(25);
+  };
+  api.store.nextTurn = async (owner) => {
+    if (++counts === 1) await Promise.race([othersWritten(), sleep(2_000)]);
+    return nextTurn(owner);
+  };
+  await Promise.all(Array.from({ length: 20 }, (_, i) => api.submit(work, { i }, { ownerUid: 'owner-burst' })));
+  const turns = (await api.list({ ownerUid: 'owner-burst', status: 'pending' }, { limit: 100 })).tasks.map((t) => t.turn).sort((x, y) => x - y);
+  expect(turns).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+  expect(counts).toBe(1);
+});
+
